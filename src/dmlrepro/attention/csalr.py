@@ -1,0 +1,251 @@
+"""Compressed self-attention with low-rank approximation, CSALR (000_6bea8c3e96cdf0f5.txt,
+Sec. 3.1–3.2, Eq. 9–17)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dmlrepro.attention.base import (
+    GatedResidualAttention,
+    require_divisible,
+    require_group_index,
+    require_positive,
+)
+from dmlrepro.attention.registry import register_attention
+
+
+def landmark_grid_for(samples: int, height: int, width: int) -> tuple[int, int]:
+    """The landmark grid ``(h', w')`` with ``h'·w' = samples`` for a ``height × width`` map.
+
+    The paper fixes only m = h'·w' (96 per group) and pools with kernel = stride = (H/h', W/w')
+    (000_6bea8c3e96cdf0f5.txt, Sec. 3.2); it never gives the grid, so this rule is our
+    interpretation:
+
+    1. candidates are the factorisations ``h'·w' = samples`` with ``h' <= height``, ``w' <= width``;
+    2. prefer those that tile the map exactly (h' | H and w' | W), because only then are kernel and
+       stride the integers the paper's pooling implies and the pooling patches a partition;
+       fall back to all candidates (adaptive, overlapping bins) when none does;
+    3. among them take the most nearly square kernel, minimising ``|log(kernel_h / kernel_w)|``;
+    4. break ties toward the larger w', i.e. kernels taller than wide, like the person crops.
+
+    At 384×128 input this gives 12×8 at every stage for 96 landmarks: 96×32 (kernel 8×4),
+    48×16 (4×2) and 24×8 (2×1).
+    """
+    require_positive("samples", samples)
+    require_positive("height", height)
+    require_positive("width", width)
+    if samples > height * width:
+        raise ValueError(
+            f"samples={samples} exceeds the {height}×{width}={height * width} positions of the "
+            f"feature map"
+        )
+    candidates = [
+        (rows, samples // rows)
+        for rows in range(1, min(samples, height) + 1)
+        if samples % rows == 0 and samples // rows <= width
+    ]
+    if not candidates:
+        raise ValueError(
+            f"samples={samples} has no factorisation h'·w' with h' <= {height} and w' <= {width}"
+        )
+    tiling = [(rows, cols) for rows, cols in candidates if height % rows == 0 and width % cols == 0]
+
+    def kernel_elongation(grid: tuple[int, int]) -> tuple[Fraction, int]:
+        # Exact rationals so that mirror-image kernels (4×2 vs 2×4) tie exactly.
+        ratio = Fraction(height * grid[1], width * grid[0])
+        return max(ratio, 1 / ratio), -grid[1]
+
+    return min(tiling or candidates, key=kernel_elongation)
+
+
+def bin_membership(size: int, bins: int) -> Tensor:
+    """``[size, bins]``: row i spreads weight 1 evenly over the adaptive-pooling bins holding i.
+
+    Bins are those of ``adaptive_avg_pool`` (bin b covers ``[⌊b·size/bins⌋, ⌈(b+1)·size/bins⌉)``).
+    When ``bins`` divides ``size`` every position lies in exactly one bin and this is the 0/1
+    indicator of Eq. 15; otherwise neighbouring bins share a row or column and each of the
+    c positions' bins gets 1/c (see ``CompressedSelfAttentionLowRank`` for why).
+    """
+    index = torch.arange(bins)
+    start = (index * size) // bins
+    end = -((-(index + 1) * size) // bins)
+    position = torch.arange(size).unsqueeze(1)
+    member = ((position >= start) & (position < end)).double()
+    return member / member.sum(dim=1, keepdim=True)
+
+
+def patch_indicator(height: int, width: int, grid: tuple[int, int]) -> Tensor:
+    """``𝟙(Q_i, K'_j)`` of Eq. 15 as an ``[H·W, h'·w']`` matrix in row-major position order."""
+    return torch.kron(bin_membership(height, grid[0]), bin_membership(width, grid[1]))
+
+
+class LowRankFactors(NamedTuple):
+    """The factors of Eq. 14 for every group: ``W`` ``[B, G, n, m]`` and ``B`` ``[B, G, m, n]``."""
+
+    weights: Tensor
+    landmark_attention: Tensor
+
+
+@register_attention("csalr")
+class CompressedSelfAttentionLowRank(GatedResidualAttention):
+    """Multi-head CSALR (000_6bea8c3e96cdf0f5.txt, Sec. 3.2, Eq. 10–17).
+
+    Q, K = 1×1 conv C→C' (C' = C // qk_reduction) and V = 1×1 conv C→C, all with bias. Q and K
+    are split into G groups of C'/G channels and V into G groups of C/G. Per group, with n = HW
+    positions and m = ``samples`` landmarks Q', K' obtained by average pooling Q and K onto an
+    h'×w' grid (``landmark_grid_for``):
+
+    - ``A_nm = softmax_m(Q_iᵀ K'_j) + 𝟙(Q_i, K'_j)`` (Eq. 11, 15);
+    - ``A_mm = softmax_m(Q'_iᵀ K'_j) + I`` (Eq. 12, 16). It is invertible, as the paper says,
+      because a strictly positive row-stochastic matrix has no eigenvalue −1, but it becomes
+      ill-conditioned when the landmark softmax is sharp;
+    - ``B = A_mn = softmax_n(Q'_iᵀ K_j)`` — the landmark attention map (Eq. 13);
+    - ``W = A_nm A_mm⁻¹`` — the combination coefficients (Eq. 14), by ``torch.linalg.solve``;
+    - ``E = B V_gᵀ`` (landmark output) and ``Y_g = W E`` (Eq. 17).
+
+    The G outputs are concatenated and fused by a 1×1 conv C→C (with bias) — "we fuse the
+    different groups with 1×1 convolution" (Sec. 3.2, last paragraph) — giving the response.
+    There is no 1/√d scaling, as in the paper.
+
+    Interpretations where the paper is silent:
+
+    - Pooling is adaptive, so any H, W ≥ the grid works. When the grid does not tile the map,
+      adjacent bins share one row or column. A position in c bins then gets ``1/c`` in each bin's
+      indicator column instead of 1, so every row of the indicator sums to 1 as it does when the
+      bins tile the map. That keeps the rows of ``W·B`` summing to 1: each row of A_nm and of A_mm
+      then sums to 2, so ``A_mm⁻¹ 1 = 1/2``, ``W 1 = A_nm 1 / 2 = 1`` and ``W B 1 = W 1 = 1``.
+      With a 0/1 indicator a position in c bins would get row sum (1 + c)/2 instead. (Entries of
+      W, and so of W·B, can be negative: the rows are affine, not convex, combinations.)
+    - The grid for ``samples`` is ``landmark_grid_for``'s rule unless ``landmark_grid`` is given.
+    - More landmarks than positions can only be detected at forward time; it raises there.
+
+    The key conv keeps its bias (as the public code does, so parameter counts match) although
+    it is inert: adding b to every K_j adds the same Q_iᵀb to a whole softmax row, which cancels.
+
+    Differences from the public code (czyczyyzc/Compressed_Self-Attention, ``PCB_CSALR``), which we
+    do not follow: one 1×1 conv produces Q, K and V together (the same function, different
+    parameter layout); landmarks come from square-stride pooling (stride 4, 4, 2), giving 192, 48
+    and 48 landmarks at stages 1–3 instead of 96; and it inverts A_mm with ``torch.inverse``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        samples: int = 96,
+        groups: int = 2,
+        qk_reduction: int = 4,
+        landmark_grid: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        require_positive("channels", channels)
+        require_positive("samples", samples)
+        require_positive("groups", groups)
+        require_positive("qk_reduction", qk_reduction)
+        require_divisible("channels", channels, "qk_reduction", qk_reduction)
+        require_divisible("channels", channels, "groups", groups)
+        require_divisible("channels // qk_reduction", channels // qk_reduction, "groups", groups)
+        if landmark_grid is not None:
+            landmark_grid = _checked_grid(landmark_grid, samples)
+        self.channels = channels
+        self.samples = samples
+        self.groups = groups
+        self.qk_channels = channels // qk_reduction
+        self.landmark_grid = landmark_grid
+        self.query = nn.Conv2d(channels, self.qk_channels, kernel_size=1)
+        self.key = nn.Conv2d(channels, self.qk_channels, kernel_size=1)
+        self.value = nn.Conv2d(channels, channels, kernel_size=1)
+        self.fuse = nn.Conv2d(channels, channels, kernel_size=1)
+
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        """The landmark grid used on a ``height × width`` map; ``ValueError`` if it cannot fit."""
+        if self.landmark_grid is None:
+            return landmark_grid_for(self.samples, height, width)
+        rows, cols = self.landmark_grid
+        if rows > height or cols > width:
+            raise ValueError(
+                f"landmark_grid={self.landmark_grid} (samples={self.samples}) does not fit a "
+                f"{height}×{width} feature map"
+            )
+        return self.landmark_grid
+
+    def _grouped(self, features: Tensor) -> Tensor:
+        """``[B, C, h, w]`` → ``[B, G, C/G, h·w]``."""
+        return features.flatten(2).unflatten(1, (self.groups, features.shape[1] // self.groups))
+
+    def _queries_keys(self, x: Tensor, grid: tuple[int, int]) -> tuple[Tensor, ...]:
+        """Grouped Q, K ``[B, G, C'/G, n]`` and landmarks Q', K' ``[B, G, C'/G, m]``."""
+        query, key = self.query(x), self.key(x)
+        query_landmarks = F.adaptive_avg_pool2d(query, grid)
+        key_landmarks = F.adaptive_avg_pool2d(key, grid)
+        return tuple(self._grouped(t) for t in (query, key, query_landmarks, key_landmarks))
+
+    def low_rank_factors(self, x: Tensor) -> LowRankFactors:
+        """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
+        height, width = x.shape[-2:]
+        grid = self.grid_for(height, width)
+        query, key, query_landmarks, key_landmarks = self._queries_keys(x, grid)
+        indicator = patch_indicator(height, width, grid).to(x)
+        identity = torch.eye(grid[0] * grid[1], dtype=x.dtype, device=x.device)
+        a_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1) + indicator
+        a_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1) + identity
+        landmark_attention = torch.softmax(query_landmarks.transpose(-1, -2) @ key, dim=-1)
+        return LowRankFactors(solve_right(a_mm, a_nm), landmark_attention)
+
+    def response(self, x: Tensor) -> Tensor:
+        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``."""
+        weights, landmark_attention = self.low_rank_factors(x)
+        landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
+        grouped = (weights @ landmark_output).transpose(-1, -2)
+        return self.fuse(grouped.reshape(x.shape))
+
+    def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
+        """``A_nn`` of Eq. 10 on this group's Q and K, ``[B, n, n]`` — what CSALR approximates."""
+        require_group_index(group, self.groups)
+        query = self._grouped(self.query(x))[:, group]
+        key = self._grouped(self.key(x))[:, group]
+        return torch.softmax(query.transpose(-1, -2) @ key, dim=-1)
+
+    def reconstructed_attention(self, x: Tensor, group: int = 0) -> Tensor:
+        """``W·B`` of Eq. 14 for one group, ``[B, n, n]`` (the paper's Figure 4)."""
+        require_group_index(group, self.groups)
+        weights, landmark_attention = self.low_rank_factors(x)
+        return weights[:, group] @ landmark_attention[:, group]
+
+
+def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
+    """``W = A_nm A_mm⁻¹``, i.e. the solution of ``W A_mm = A_nm`` (Eq. 14).
+
+    Solved rather than inverted, in float64 (m ≤ a few hundred, so this is cheap) because A_mm is
+    ill-conditioned when the landmark softmax is sharp.  The paper's claim that Eq. 16 makes A_mm
+    always invertible holds in exact arithmetic only: once a softmax row saturates to one-hot in
+    floating point, softmax + I can be exactly singular (a landmark swap gives eigenvalue −1 of the
+    softmax).  Those batch elements fall back to the pseudo-inverse instead of failing the run.
+    """
+    a_mm64, a_nm64 = a_mm.double(), a_nm.double()
+    singular = (torch.linalg.lu_factor_ex(a_mm64.detach()).info != 0)[..., None, None]
+    if not bool(singular.any()):
+        return torch.linalg.solve(a_mm64, a_nm64, left=False).to(a_nm.dtype)
+    # Keep singular matrices out of the solve entirely: a NaN there would leak into the gradient
+    # through torch.where (0 · NaN = NaN) even though its value is not selected.
+    identity = torch.eye(a_mm.shape[-1], dtype=a_mm64.dtype, device=a_mm.device)
+    solved = torch.linalg.solve(torch.where(singular, identity, a_mm64), a_nm64, left=False)
+    pseudo = a_nm64 @ torch.linalg.pinv(torch.where(singular, a_mm64, identity))
+    return torch.where(singular, pseudo, solved).to(a_nm.dtype)
+
+
+def _checked_grid(landmark_grid: tuple[int, int], samples: int) -> tuple[int, int]:
+    if len(landmark_grid) != 2:
+        raise ValueError(f"landmark_grid must be (h', w'), got {landmark_grid!r}")
+    rows, cols = (int(v) for v in landmark_grid)
+    require_positive("landmark_grid[0]", rows)
+    require_positive("landmark_grid[1]", cols)
+    if rows * cols != samples:
+        raise ValueError(
+            f"landmark_grid={landmark_grid} has {rows * cols} landmarks but samples={samples}"
+        )
+    return rows, cols

@@ -1,0 +1,103 @@
+"""Command line of the jobs the workflow runs: `dmlrepro train-cell`, `dmlrepro make-data`, …
+
+Users normally run Snakemake targets; these commands are what the rules call, and they work on
+their own for debugging one cell.  Errors a user can fix end as one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError, KeyError)
+
+
+def _setup_logging(log_file: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+
+
+def cmd_train_cell(args: argparse.Namespace) -> None:
+    from dmlrepro.training.reid_trainer import train_reid_cell
+
+    cell = json.loads(Path(args.cell).read_text())
+    record = train_reid_cell(
+        cell, args.seed, Path(args.out_dir), Path(args.checkpoint_dir), device_name=args.device,
+        threads=args.threads, num_workers=args.num_workers, eval_batch_size=args.eval_batch_size,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(record["metrics"]))
+
+
+def cmd_make_data(args: argparse.Namespace) -> None:
+    from dmlrepro.data.synthetic import generate_reid_dataset
+
+    kwargs = {}
+    if args.train_ids:
+        kwargs["num_train_ids"] = args.train_ids
+    if args.test_ids:
+        kwargs["num_test_ids"] = args.test_ids
+    path = generate_reid_dataset(Path(args.out), args.variant, seed=args.seed, **kwargs)
+    print(path)
+
+
+def cmd_targets(args: argparse.Namespace) -> None:
+    from dmlrepro.plan import build_plan
+
+    plan = build_plan({"scale": "smoke", "seeds": [0], "device": "auto", "pretrained": "auto", "data_root": None})
+    print("\n".join(plan.target_names()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dmlrepro", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train-cell", help="train and evaluate one cell (resumes from its checkpoint)")
+    train.add_argument("--cell", required=True, help="cell.json written by the workflow")
+    train.add_argument("--seed", type=int, required=True)
+    train.add_argument("--out-dir", required=True, help="where metrics.json and model.pt go")
+    train.add_argument("--checkpoint-dir", required=True, help="kept outside the job's outputs, for resume")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--threads", type=int, default=None)
+    train.add_argument("--num-workers", type=int, default=0)
+    train.add_argument("--eval-batch-size", type=int, default=128)
+    train.add_argument("--log", default=None, help="log file")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(func=cmd_train_cell)
+
+    data = sub.add_parser("make-data", help="write the embedded synthetic re-ID dataset")
+    data.add_argument("--variant", required=True, choices=["market1501", "dukemtmc", "cuhk03np"])
+    data.add_argument("--out", required=True)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--train-ids", type=int, default=None)
+    data.add_argument("--test-ids", type=int, default=None)
+    data.add_argument("--log", default=None)
+    data.set_defaults(func=cmd_make_data)
+
+    targets = sub.add_parser("targets", help="list the workflow's named targets")
+    targets.add_argument("--log", default=None)
+    targets.set_defaults(func=cmd_targets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "log", None))
+    try:
+        args.func(args)
+    except USER_ERRORS as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        logging.getLogger("dmlrepro").error("%s: %s", type(exc).__name__, message)
+        print(f"dmlrepro: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

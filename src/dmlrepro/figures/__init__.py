@@ -1,0 +1,1 @@
+"""Figures regenerated from trained cells."""

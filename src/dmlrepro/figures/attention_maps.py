@@ -1,0 +1,105 @@
+"""CSALR Figure 4 (000_6bea8c3e96cdf0f5.txt Sec. 4.8): for a few selected points of a test image,
+the original attention map (Eq. 10) beside the map reconstructed from landmarks (W·B, Eq. 14),
+computed by the first CSALR module of a trained cell.
+
+`python -m dmlrepro.figures.attention_maps --model results/cells/<cell>/seed0/model.pt --out fig4.png`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from dmlrepro.atomic_io import atomic_write  # noqa: E402
+from dmlrepro.data import build_reid_dataset, build_transforms  # noqa: E402
+from dmlrepro.data.image_dataset import ImageDataset  # noqa: E402
+from dmlrepro.models.build import build_reid_model  # noqa: E402
+
+#: Selected points as fractions of (height, width): head, chest, waist, knees.
+POINTS = ((0.15, 0.5), (0.35, 0.3), (0.55, 0.6), (0.8, 0.4))
+COLOURS = ("red", "lime", "cyan", "yellow")
+
+
+def load_trained(path: Path):
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cell = state["cell"]
+    if cell["attention"] != "csalr":
+        raise ValueError(f"{path}: Figure 4 needs a CSALR cell, this one has attention={cell['attention']!r}")
+    model = build_reid_model(cell, state["num_classes"], load_pretrained=False)
+    if state.get("refined"):
+        model.refine()
+    model.load_state_dict(state["model"])
+    return model.eval(), cell
+
+
+@torch.no_grad()
+def attention_at_first_module(model, image: torch.Tensor, group: int = 0):
+    """(original n×n, reconstructed n×n, map height, map width) at the first attention stage."""
+    body = model.body
+    first = min(int(k) for k in body.attention)
+    x = body.backbone.stem(image[None])
+    for index, stage in enumerate(body.backbone.stages(), start=1):
+        x = stage(x)
+        if index == first:
+            break
+        if str(index) in body.attention:
+            x = body.attention[str(index)](x).out
+    module = body.attention[str(first)]
+    return module.full_attention(x, group)[0], module.reconstructed_attention(x, group)[0], x.shape[2], x.shape[3]
+
+
+def draw(image: torch.Tensor, original: torch.Tensor, reconstructed: torch.Tensor, height: int, width: int, caption: str):
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    picture = (image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    size = image.shape[1:]
+    figure, axes = plt.subplots(2, len(POINTS) + 1, figsize=(2.0 * (len(POINTS) + 1), 6.4))
+    for row, (name, maps) in enumerate((("original", original), ("reconstructed", reconstructed))):
+        axes[row, 0].imshow(picture)
+        axes[row, 0].set_title("image" if row == 0 else "")
+        for (py, px), colour in zip(POINTS, COLOURS):
+            axes[row, 0].scatter([px * size[1]], [py * size[0]], c=colour, s=30, edgecolors="black")
+        for col, ((py, px), colour) in enumerate(zip(POINTS, COLOURS), start=1):
+            index = int(py * height) * width + int(px * width)
+            heat = maps[index].reshape(1, 1, height, width)
+            heat = F.interpolate(heat, size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
+            axes[row, col].imshow(picture)
+            axes[row, col].imshow(heat.numpy(), cmap="jet", alpha=0.55)
+            axes[row, col].scatter([px * size[1]], [py * size[0]], c=colour, s=30, edgecolors="black")
+            axes[row, col].set_title(f"{name}", fontsize=8)
+    for axis in axes.flat:
+        axis.axis("off")
+    error = float((reconstructed - original).norm() / original.norm())
+    figure.suptitle(f"{caption}\nrelative error ‖WB − A‖/‖A‖ = {error:.3f}", fontsize=8)
+    figure.tight_layout()
+    return figure, error
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--caption", default="Original vs reconstructed attention maps")
+    parser.add_argument("--query-index", type=int, default=0)
+    args = parser.parse_args(argv)
+    model, cell = load_trained(Path(args.model))
+    data = build_reid_dataset(cell["dataset"], cell["data_root"])
+    height, width = cell["training"]["input_size"]
+    image, _, _ = ImageDataset(data.query, build_transforms(height, width, train=False))[args.query_index]
+    original, reconstructed, map_h, map_w = attention_at_first_module(model, image)
+    figure, error = draw(image, original, reconstructed, map_h, map_w, f"{args.caption} [{cell['scale']} scale]")
+    atomic_write(args.out, lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
+    print(f"wrote {args.out} (relative reconstruction error {error:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What a model costs: parameters, peak memory per image, throughput."""

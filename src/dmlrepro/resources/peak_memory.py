@@ -1,0 +1,54 @@
+"""Peak memory of a piece of work, measured at the allocator (CUDA) or process (CPU) level.
+
+CPU: Linux keeps the process's high-water resident set size (VmHWM in /proc/self/status); writing
+"5" to /proc/self/clear_refs resets it, so the peak of one forward + backward can be read directly.
+CUDA: the caching allocator's `max_memory_allocated`, reset before the work.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_kb(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"/proc/self/status has no {field}; CPU peak memory needs Linux")
+    return int(match.group(1))
+
+
+def cpu_peak_supported() -> bool:
+    try:
+        _CLEAR_REFS.write_text("5")
+        _status_kb("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict]:
+    """`with peak_memory(dev) as m: work()` → m["peak_mb"] is the peak above the starting level."""
+    result: dict[str, float] = {}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        yield result
+        torch.cuda.synchronize(device)
+        result["peak_mb"] = (torch.cuda.max_memory_allocated(device) - start) / 2**20
+        result["method"] = "torch.cuda.max_memory_allocated"
+        return
+    _CLEAR_REFS.write_text("5")
+    start = _status_kb("VmRSS")
+    yield result
+    result["peak_mb"] = (_status_kb("VmHWM") - start) / 1024
+    result["method"] = "VmHWM after clear_refs (process resident set)"

@@ -1,0 +1,120 @@
+"""Lay a regenerated table out like the paper's: its row labels, its columns, each computed value
+beside the reported one and the delta; reported-only rows kept and marked."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tabulate import tabulate
+
+from dmlrepro.atomic_io import atomic_write_text
+from dmlrepro.tables.aggregate import MeasuredTable
+from dmlrepro.tables.diff import diff_rows
+
+REPORTED_ONLY_MARK = "†"
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _digits(table: MeasuredTable) -> int:
+    return 2 if table.spec.get("kind") == "resources" else 1
+
+
+def caption(table: MeasuredTable) -> str:
+    spec, paper = table.spec, table.paper_spec
+    seeds = ", ".join(str(s) for s in table.seeds)
+    lines = [
+        f"Table {spec['number']} of {paper['paper']} ({paper['source']}): {spec['caption']}",
+        f"Regenerated at scale `{table.scale}` with seeds [{seeds}]; each cell is measured (paper, Δ = measured − paper).",
+    ]
+    if table.scale != "paper":
+        lines.append(f"At `{table.scale}` scale (synthetic data, small model) the numbers exercise the pipeline and are NOT comparable to the paper.")
+    if any("cell" not in row for row in spec["rows"]):
+        lines.append(f"{REPORTED_ONLY_MARK} reported only: numbers the paper quotes from other work; not recomputed.")
+    if table.commits or table.devices:
+        dirty = " (working tree had uncommitted changes)" if table.dirty else ""
+        lines.append(f"Computed by commit(s) {', '.join(sorted(table.commits)) or 'unknown'}{dirty} on {'; '.join(sorted(table.devices))}.")
+    return "\n".join(lines)
+
+
+def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
+    spec = table.spec
+    digits = _digits(table)
+    headers = list(spec["row_header"]) + [c.get("label", c["id"]) for c in spec["columns"]]
+    body = []
+    for index, row in enumerate(spec["rows"]):
+        label = [str(x) for x in row["label"]]
+        if "cell" not in row:
+            label[0] += f" {REPORTED_ONLY_MARK}"
+        cells = []
+        for column in spec["columns"]:
+            reported = row.get("reported", {}).get(column["id"])
+            measured = table.cells.get((index, column["id"]))
+            if measured is None:
+                cells.append(f"({_fmt(reported, digits)})")
+                continue
+            text = _fmt(measured.mean, digits)
+            if measured.n > 1:
+                text += f"±{measured.std:.{digits}f}"
+            delta = "" if reported is None else f", Δ {measured.mean - reported:+.{digits}f}"
+            cells.append(f"{text} ({_fmt(reported, digits)}{delta})")
+        body.append(label + cells)
+    return headers, body
+
+
+def to_markdown(table: MeasuredTable) -> str:
+    headers, body = grid(table)
+    return f"{caption(table)}\n\n{tabulate(body, headers=headers, tablefmt='github')}\n"
+
+
+def to_latex(table: MeasuredTable) -> str:
+    headers, body = grid(table)
+    inner = tabulate(body, headers=headers, tablefmt="latex_booktabs")
+    cap = caption(table).replace("`", "").replace("_", r"\_").replace("%", r"\%").replace("Δ", r"$\Delta$")
+    inner = inner.replace("Δ", r"$\Delta$").replace("†", r"$^\dagger$").replace("±", r"$\pm$")
+    return "\\begin{table}\n\\centering\n" + inner + f"\n\\caption{{{cap}}}\n\\end{{table}}\n"
+
+
+def to_csv(table: MeasuredTable) -> str:
+    spec = table.spec
+    out = io.StringIO()
+    writer = csv.writer(out)
+    header = list(spec["row_header"]) + ["reported_only"]
+    for column in spec["columns"]:
+        header += [f"{column['id']} measured", f"{column['id']} std", f"{column['id']} n", f"{column['id']} reported", f"{column['id']} delta"]
+    writer.writerow(header)
+    for index, row in enumerate(spec["rows"]):
+        line = [str(x) for x in row["label"]] + ["cell" not in row]
+        for column in spec["columns"]:
+            reported = row.get("reported", {}).get(column["id"])
+            measured = table.cells.get((index, column["id"]))
+            if measured is None:
+                line += ["", "", "", reported, ""]
+            else:
+                delta = "" if reported is None else round(measured.mean - reported, 4)
+                line += [round(measured.mean, 4), round(measured.std, 4), measured.n, reported, delta]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def diff_to_csv(table: MeasuredTable) -> str:
+    rows = diff_rows(table)
+    out = io.StringIO()
+    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds", "delta", "tolerance", "verdict", "scale"]
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def render_table(table: MeasuredTable, out_prefix: str) -> str:
+    """Write <prefix>.md/.csv/.tex/.diff.csv atomically; return the Markdown."""
+    markdown = to_markdown(table)
+    atomic_write_text(f"{out_prefix}.csv", to_csv(table))
+    atomic_write_text(f"{out_prefix}.tex", to_latex(table))
+    atomic_write_text(f"{out_prefix}.diff.csv", diff_to_csv(table))
+    atomic_write_text(f"{out_prefix}.md", markdown)
+    return markdown

@@ -1,0 +1,39 @@
+"""Start-up validation of every cell a plan contains, before any job runs.
+
+Each distinct model is built on PyTorch's `meta` device (shapes only, no memory, no weights) and
+run forward once at the cell's input size, so that every construction-time check (groups dividing
+the channels, …) and every shape-time check (more landmarks than positions, a landmark grid that
+does not fit the map) fires now, naming the cell, instead of hours into a cluster run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from dmlrepro.models.build import build_reid_model
+from dmlrepro.training.schedule import validate_schedule
+
+
+def validate_cell(cell: dict, num_classes: int = 8) -> None:
+    validate_schedule(cell["model"], cell["training"])
+    height, width = cell["training"]["input_size"]
+    with torch.device("meta"):
+        model = build_reid_model(cell, num_classes, load_pretrained=False)
+        model.train()
+        model(torch.empty(2, 3, height, width))
+
+
+def validate_plan(plan) -> None:
+    """Raise ValueError naming the first invalid cell and why."""
+    seen: set[str] = set()
+    for cid, cell in plan.cells.items():
+        key = json.dumps({k: v for k, v in cell.items() if k not in ("dataset", "data_root")}, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            validate_cell(cell)
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"cell {cid} (scale {cell['scale']}): {str(exc).splitlines()[0]}") from None

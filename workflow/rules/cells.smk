@@ -1,0 +1,41 @@
+# One cell = one resolved configuration, trained and evaluated once per seed.
+
+
+localrules:
+    cell_config,
+
+
+rule cell_config:
+    output:
+        f"{CELL_DIR}/{{cell}}/cell.json",
+    params:
+        cell=lambda wildcards: json.dumps(PLAN.cells[wildcards.cell], indent=2, sort_keys=True),
+    run:
+        from dmlrepro.atomic_io import atomic_write_text
+
+        atomic_write_text(output[0], params.cell + "\n")
+
+
+rule train_cell:
+    input:
+        cell=f"{CELL_DIR}/{{cell}}/cell.json",
+        data=dataset_ready,
+    output:
+        metrics=f"{CELL_DIR}/{{cell}}/seed{{seed}}/metrics.json",
+        model=f"{CELL_DIR}/{{cell}}/seed{{seed}}/model.pt",
+    log:
+        f"{LOG_DIR}/cells/{{cell}}/seed{{seed}}.log",
+    params:
+        # Outside the declared outputs: Snakemake deletes those when a job fails, but a killed
+        # or failed job must keep its last checkpoint so that the rerun resumes from it.
+        checkpoint_dir=f"{CHECKPOINT_DIR}/{{cell}}/seed{{seed}}",
+        device=config["device"],
+        workers=SCALE["num_workers"],
+        eval_batch=SCALE["eval_batch_size"],
+        torch_threads=lambda wildcards, threads: torch_threads(threads),
+    threads: cell_threads()
+    shell:
+        "python -m dmlrepro.cli train-cell --cell {input.cell} --seed {wildcards.seed} "
+        "--out-dir $(dirname {output.metrics}) --checkpoint-dir {params.checkpoint_dir} "
+        "--device {params.device} --threads {params.torch_threads} --num-workers {params.workers} "
+        "--eval-batch-size {params.eval_batch} --log {log} 2>> {log}.progress"

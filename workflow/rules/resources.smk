@@ -1,0 +1,16 @@
+# Resource tables (parameters, memory, speed) need no data and no training: each row's model is
+# measured at the paper's architecture and input size on this machine (CPU here, CUDA if present).
+
+
+rule measure_resources:
+    output:
+        f"{RESULTS}/resources/{{rcell}}/resources.json",
+    log:
+        f"{LOG_DIR}/resources/{{rcell}}.log",
+    params:
+        cell=lambda wildcards: json.dumps(PLAN.resource_cells[wildcards.rcell]),
+        device=config["device"],
+    threads: cell_threads()
+    shell:
+        "python -m dmlrepro.resources.measure --cell {params.cell:q} --device {params.device} "
+        "--threads {threads} --out {output} > {log} 2>&1"
