@@ -21,7 +21,7 @@ ATTENTION_PARAMS: dict[str, tuple[str, ...]] = {
 
 #: Scale-preset keys that change what a run computes (the rest, like worker counts, do not).
 TRAINING_KEYS = (
-    "input_size", "backbone", "batch_size", "epochs", "optimizer", "lr_schedule",
+    "input_size", "backbone", "batch_size", "epochs", "optimizer", "lr_schedule", "grad_clip_norm",
     "backbone_lr_mult", "attention_lr_mult", "pcb_rpp", "parts", "reduced_dim",
 )
 

@@ -16,7 +16,10 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, R
 
 
 def _setup_logging(log_file: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    # With a log file, the console gets only warnings: parallel jobs would interleave otherwise.
+    console.setLevel(logging.WARNING if log_file else logging.INFO)
+    handlers: list[logging.Handler] = [console]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
@@ -27,10 +30,11 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
     from dmlrepro.training.reid_trainer import train_reid_cell
 
     cell = json.loads(Path(args.cell).read_text())
+    progress = open(args.progress_file, "a") if args.progress_file else sys.stderr
     record = train_reid_cell(
         cell, args.seed, Path(args.out_dir), Path(args.checkpoint_dir), device_name=args.device,
         threads=args.threads, num_workers=args.num_workers, eval_batch_size=args.eval_batch_size,
-        progress=not args.no_progress,
+        progress=not args.no_progress, progress_file=progress,
     )
     print(json.dumps(record["metrics"]))
 
@@ -45,6 +49,19 @@ def cmd_make_data(args: argparse.Namespace) -> None:
         kwargs["num_test_ids"] = args.test_ids
     path = generate_reid_dataset(Path(args.out), args.variant, seed=args.seed, **kwargs)
     print(path)
+
+
+def cmd_check_data(args: argparse.Namespace) -> None:
+    from dmlrepro.atomic_io import atomic_write_json
+    from dmlrepro.data import build_reid_dataset
+
+    data = build_reid_dataset(args.dataset, args.root)
+    summary = {
+        "dataset": data.name, "root": str(data.root), "train_images": len(data.train),
+        "train_ids": data.num_train_pids, "query_images": len(data.query), "gallery_images": len(data.gallery),
+    }
+    atomic_write_json(args.out, summary)
+    print(data.summary())
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -69,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-batch-size", type=int, default=128)
     train.add_argument("--log", default=None, help="log file")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--progress-file", default=None, help="where the progress bars go (default stderr)")
     train.set_defaults(func=cmd_train_cell)
 
     data = sub.add_parser("make-data", help="write the embedded synthetic re-ID dataset")
@@ -79,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test-ids", type=int, default=None)
     data.add_argument("--log", default=None)
     data.set_defaults(func=cmd_make_data)
+
+    check = sub.add_parser("check-data", help="check a dataset's layout and write its summary")
+    check.add_argument("--dataset", required=True)
+    check.add_argument("--root", required=True)
+    check.add_argument("--out", required=True)
+    check.add_argument("--log", default=None)
+    check.set_defaults(func=cmd_check_data)
 
     targets = sub.add_parser("targets", help="list the workflow's named targets")
     targets.add_argument("--log", default=None)
@@ -93,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except USER_ERRORS as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        logging.getLogger("dmlrepro").error("%s: %s", type(exc).__name__, message)
+        # The log file gets the details; the console gets exactly one line naming the fix.
+        logging.getLogger("dmlrepro").debug("failed", exc_info=True)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.handle(logging.makeLogRecord({"msg": f"{type(exc).__name__}: {message}", "levelname": "ERROR", "levelno": logging.ERROR, "name": "dmlrepro"}))
         print(f"dmlrepro: error: {message}", file=sys.stderr)
         return 2
     return 0

@@ -84,6 +84,11 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
         specs = {k: v for k, v in specs.items() if k in config["papers"]}
     plan = Plan(config=config, scale=scale, specs=specs)
     root = data_root_for(config)
+    if not plan.synthetic and not Path(root).is_dir():
+        raise ConfigError(
+            f"data_root {root} is not a directory: give the folder holding the datasets in torchreid's "
+            f"layout (market1501/, dukemtmc-reid/, cuhk03-np/), or leave data_root unset for the embedded synthetic data"
+        )
     for paper, spec in specs.items():
         for table_id, table in spec.get("tables", {}).items():
             table_plan = TablePlan(paper, table_id, table)

@@ -19,7 +19,7 @@ rule cell_config:
 rule train_cell:
     input:
         cell=f"{CELL_DIR}/{{cell}}/cell.json",
-        data=dataset_ready,
+        data=lambda wildcards: f"{RESULTS}/datasets/{PLAN.cells[wildcards.cell]['dataset']}.json",
     output:
         metrics=f"{CELL_DIR}/{{cell}}/seed{{seed}}/metrics.json",
         model=f"{CELL_DIR}/{{cell}}/seed{{seed}}/model.pt",
@@ -38,4 +38,4 @@ rule train_cell:
         "python -m dmlrepro.cli train-cell --cell {input.cell} --seed {wildcards.seed} "
         "--out-dir $(dirname {output.metrics}) --checkpoint-dir {params.checkpoint_dir} "
         "--device {params.device} --threads {params.torch_threads} --num-workers {params.workers} "
-        "--eval-batch-size {params.eval_batch} --log {log} 2>> {log}.progress"
+        "--eval-batch-size {params.eval_batch} --log {log} --progress-file {log}.progress"

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from dmlrepro.config import ConfigError  # noqa: E402
-from dmlrepro.plan import build_plan, SYNTHETIC_ROOT  # noqa: E402
+from dmlrepro.plan import build_plan, data_root_for, SYNTHETIC_ROOT  # noqa: E402
 from dmlrepro.specs import PaperSpecError  # noqa: E402
 
 # Validate before any job runs: an invalid value, an unknown scale, groups that do not divide the
@@ -21,6 +21,7 @@ except (ConfigError, PaperSpecError, ValueError, FileNotFoundError) as _exc:
     raise WorkflowError(f"dmlrepro: {_exc}") from None
 
 SCALE = PLAN.scale
+DATA_ROOT = data_root_for(PLAN.config)
 SEEDS = PLAN.config["seeds"]
 RESULTS = "results"
 CELL_DIR = f"{RESULTS}/cells"

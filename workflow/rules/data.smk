@@ -16,8 +16,21 @@ rule synthetic_reid_dataset:
         "&& touch {output}"
 
 
-def dataset_ready(wildcards):
-    """A training cell waits for its synthetic dataset; real data is checked by the job itself."""
-    if not PLAN.synthetic:
-        return []
-    return [f"{SYNTHETIC_ROOT}/.{PLAN.cells[wildcards.cell]['dataset']}.complete"]
+def synthetic_marker(wildcards):
+    return [f"{SYNTHETIC_ROOT}/.{wildcards.dataset}.complete"] if PLAN.synthetic else []
+
+
+rule check_dataset:
+    # Every training cell waits for this: a missing folder, a wrong layout or an empty split fails
+    # here once, with one line naming the path and the expected layout, before any training starts.
+    input:
+        synthetic_marker,
+    output:
+        f"{RESULTS}/datasets/{{dataset}}.json",
+    log:
+        f"{LOG_DIR}/data/{{dataset}}.check.log",
+    params:
+        root=DATA_ROOT,
+    shell:
+        "python -m dmlrepro.cli check-data --dataset {wildcards.dataset} --root {params.root} "
+        "--out {output} --log {log}"

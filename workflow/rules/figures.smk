@@ -8,7 +8,7 @@ localrules:
 rule attention_figure:
     input:
         model=lambda wildcards: f"{CELL_DIR}/{PLAN.figures[(wildcards.paper, wildcards.figure)].cell}/seed{SEEDS[0]}/model.pt",
-        data=lambda wildcards: dataset_ready(type("W", (), {"cell": PLAN.figures[(wildcards.paper, wildcards.figure)].cell})),
+        data=lambda wildcards: f"{RESULTS}/datasets/{PLAN.cells[PLAN.figures[(wildcards.paper, wildcards.figure)].cell]['dataset']}.json",
     output:
         png=f"{RESULTS}/{{paper}}/{{figure}}.png",
     log:

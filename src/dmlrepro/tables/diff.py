@@ -1,4 +1,9 @@
-"""The diff of a regenerated table against the paper: one line per computed cell with a verdict."""
+"""The diff of a regenerated table against the paper: one line per computed cell with a verdict.
+
+Accuracy cells are compared directly (measured − reported, absolute tolerance in the metric's
+unit).  Tables with `compare_as_ratio_to` (memory, speed: machine-dependent) are compared as each
+row's ratio to the named baseline row, measured ratio against the paper's ratio.
+"""
 
 from __future__ import annotations
 
@@ -8,47 +13,76 @@ NOT_COMPARABLE = "not comparable (smoke scale)"
 WITHIN = "within tolerance"
 OUTSIDE = "outside tolerance"
 NOT_REPORTED = "not reported by the paper"
+DEFAULT_TOLERANCE = 1.0
 
 
-def tolerance_for(table: MeasuredTable, row: dict, column: dict) -> float:
-    """Most specific first: the column's, then the row's, then the paper's default."""
-    for source in (column, row, table.paper_spec):
-        if source.get("tolerance") is not None:
-            return float(source["tolerance"])
-    return 1.0
+def row_name(row: dict) -> str:
+    return " | ".join(str(x) for x in row["label"])
 
 
-def verdict(table: MeasuredTable, reported: float | None, delta: float | None, tolerance: float) -> str:
-    if reported is None:
-        return NOT_REPORTED
-    if table.scale != "paper":
-        return NOT_COMPARABLE
-    return WITHIN if abs(delta) <= tolerance else OUTSIDE
+def tolerance_for(table: MeasuredTable, row: dict, column: dict) -> dict:
+    """Most specific first: column, row, table, paper; a number means an absolute tolerance."""
+    for source in (column, row, table.spec, table.paper_spec):
+        value = source.get("tolerance")
+        if value is not None:
+            return value if isinstance(value, dict) else {"absolute": float(value)}
+    return {"absolute": DEFAULT_TOLERANCE}
+
+
+def baseline_index(table: MeasuredTable) -> int | None:
+    name = table.spec.get("compare_as_ratio_to")
+    if name is None:
+        return None
+    for index, row in enumerate(table.spec["rows"]):
+        if row_name(row) == name:
+            return index
+    raise ValueError(f"{table.paper} {table.table_id}: compare_as_ratio_to names no row {name!r}")
+
+
+def comparable(table: MeasuredTable) -> bool:
+    """Resource tables are measured at the paper's architecture at every scale."""
+    return table.scale == "paper" or table.spec.get("kind") == "resources"
 
 
 def diff_rows(table: MeasuredTable) -> list[dict]:
     rows = []
     spec = table.spec
+    base = baseline_index(table)
     for (row_index, column_id), measurement in sorted(table.cells.items()):
         row = spec["rows"][row_index]
         column = next(c for c in spec["columns"] if c["id"] == column_id)
         reported = row.get("reported", {}).get(column_id)
         measured = measurement.mean
-        delta = None if reported is None else measured - reported
         tolerance = tolerance_for(table, row, column)
-        rows.append({
-            "paper": table.paper,
-            "table": table.table_id,
-            "row": " | ".join(str(x) for x in row["label"] if str(x)),
-            "column": column.get("label", column_id),
-            "column_id": column_id,
-            "reported": reported,
-            "measured": round(measured, 4),
-            "std": round(measurement.std, 4),
-            "n_seeds": measurement.n,
-            "delta": None if delta is None else round(delta, 4),
-            "tolerance": tolerance,
-            "verdict": verdict(table, reported, delta, tolerance),
+        entry = {
+            "paper": table.paper, "table": table.table_id, "row": row_name(row),
+            "column": column.get("label", column_id), "column_id": column_id,
+            "reported": reported, "measured": round(measured, 4), "std": round(measurement.std, 4),
+            "n_seeds": measurement.n, "compared_as": "value", "measured_compared": None,
+            "reported_compared": None, "delta": None, "tolerance": None, "verdict": NOT_REPORTED,
             "scale": table.scale,
-        })
+        }
+        if base is not None:
+            base_measured = table.cells.get((base, column_id))
+            base_reported = spec["rows"][base].get("reported", {}).get(column_id)
+            entry["compared_as"] = f"ratio to '{spec['compare_as_ratio_to']}'"
+            measured_cmp = measured / base_measured.mean if base_measured else None
+            reported_cmp = reported / base_reported if (reported is not None and base_reported) else None
+            limit = tolerance.get("relative", tolerance.get("absolute"))
+        else:
+            measured_cmp, reported_cmp = measured, reported
+            limit = tolerance.get("absolute")
+            if limit is None and reported is not None:
+                limit = tolerance["relative"] * abs(reported)
+        entry["measured_compared"] = None if measured_cmp is None else round(measured_cmp, 4)
+        entry["reported_compared"] = reported_cmp
+        entry["tolerance"] = limit
+        if reported_cmp is not None and measured_cmp is not None:
+            delta = measured_cmp - reported_cmp
+            entry["delta"] = round(delta, 4)
+            if not comparable(table):
+                entry["verdict"] = NOT_COMPARABLE
+            else:
+                entry["verdict"] = WITHIN if abs(delta) <= limit else OUTSIDE
+        rows.append(entry)
     return rows

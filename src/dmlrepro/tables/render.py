@@ -30,7 +30,9 @@ def caption(table: MeasuredTable) -> str:
         f"Table {spec['number']} of {paper['paper']} ({paper['source']}): {spec['caption']}",
         f"Regenerated at scale `{table.scale}` with seeds [{seeds}]; each cell is measured (paper, Δ = measured − paper).",
     ]
-    if table.scale != "paper":
+    if spec.get("compare_as_ratio_to"):
+        lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' with the paper's ratio. Measured at the paper's architecture and input size.")
+    elif table.scale != "paper":
         lines.append(f"At `{table.scale}` scale (synthetic data, small model) the numbers exercise the pipeline and are NOT comparable to the paper.")
     if any("cell" not in row for row in spec["rows"]):
         lines.append(f"{REPORTED_ONLY_MARK} reported only: numbers the paper quotes from other work; not recomputed.")
@@ -103,7 +105,8 @@ def to_csv(table: MeasuredTable) -> str:
 def diff_to_csv(table: MeasuredTable) -> str:
     rows = diff_rows(table)
     out = io.StringIO()
-    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds", "delta", "tolerance", "verdict", "scale"]
+    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds",
+              "compared_as", "reported_compared", "measured_compared", "delta", "tolerance", "verdict", "scale"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)

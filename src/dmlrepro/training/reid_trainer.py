@@ -69,12 +69,13 @@ def _apply_phase(model: PCB, phase: Phase) -> None:
         unfreeze(model)
 
 
-def _train_epoch(model, loader, optimizer, cell, epoch, device, progress: bool) -> dict[str, float]:
+def _train_epoch(model, loader, optimizer, cell, epoch, device, progress) -> dict[str, float]:
+    """`progress`: a file for the tqdm bar (with ETA), or None for none."""
     model.train()
     totals: dict[str, float] = {}
     batches = tqdm(
-        loader, desc=f"epoch {epoch + 1}/{cell['training']['epochs']}", file=sys.stderr,
-        disable=not progress, mininterval=2.0, leave=False,
+        loader, desc=f"epoch {epoch + 1}/{cell['training']['epochs']}", file=progress or sys.stderr,
+        disable=progress is None, mininterval=2.0, leave=False,
     )
     for iteration, (images, pids, _camids) in enumerate(batches, start=1):
         images, pids = images.to(device), pids.to(device)
@@ -86,6 +87,8 @@ def _train_epoch(model, loader, optimizer, cell, epoch, device, progress: bool) 
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cell["training"]["grad_clip_norm"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cell["training"]["grad_clip_norm"])
         optimizer.step()
         for key, value in parts.items():
             totals[key] = totals.get(key, 0.0) + value
@@ -149,6 +152,7 @@ def train_reid_cell(
     num_workers: int = 0,
     eval_batch_size: int = 128,
     progress: bool = True,
+    progress_file=None,
 ) -> dict:
     """Train the cell from its last checkpoint (if any), evaluate, write model.pt and metrics.json."""
     started = time.time()
@@ -179,7 +183,7 @@ def train_reid_cell(
         _apply_phase(model, phase)
         set_learning_rate(optimizer, learning_rate(epoch, training))
         loader = _loader(train_set, training["batch_size"], seed, epoch, num_workers)
-        stats = _train_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        stats = _train_epoch(model, loader, optimizer, cell, epoch, device, (progress_file or sys.stderr) if progress else None)
         history.append({"epoch": epoch + 1, "phase": phase.value, "lr": learning_rate(epoch, training), **stats})
         log.info("epoch %d/%d %s lr=%.2g loss=%.4f", epoch + 1, training["epochs"], phase.value,
                  history[-1]["lr"], stats.get("loss", float("nan")))

@@ -1,0 +1,72 @@
+"""The plan: paper specs → cells.  A cell shared by several tables is one job."""
+
+from __future__ import annotations
+
+import pytest
+
+from dmlrepro.config import ConfigError
+from dmlrepro.plan import build_plan
+
+BASE = {"scale": "smoke", "seeds": [0], "device": "auto", "pretrained": "auto", "data_root": None}
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return build_plan(dict(BASE))
+
+
+def cells_of(plan, table):
+    return {cid for by_dataset in plan.tables[("csalr", table)].cells.values() for cid in by_dataset.values()}
+
+
+def test_table2_has_one_cell_per_sample_num_and_dataset(plan):
+    cells = cells_of(plan, "table2")
+    assert len(cells) == 4 * 2
+    samples = sorted({(plan.cells[c]["dataset"], plan.cells[c]["attention_params"]["samples"]) for c in cells})
+    assert samples == [(d, s) for d in ("dukemtmc", "market1501") for s in (24, 48, 96, 192)]
+
+
+def test_the_default_cell_is_shared_by_tables_1_to_4(plan):
+    shared = cells_of(plan, "table1") & cells_of(plan, "table2") & cells_of(plan, "table3") & cells_of(plan, "table4")
+    assert len(shared) == 2  # PCB + CSALR 96/2/stages 1-3 on Market and Duke
+    for cid in shared:
+        cell = plan.cells[cid]
+        assert cell["attention_params"] == {"samples": 96, "groups": 2} and cell["stages"] == [1, 2, 3]
+
+
+def test_csalr_trains_forty_distinct_cells(plan):
+    """Table 1: 8 rows × 3 datasets; Table 2–4 add 3 + 3 + 2 new rows on 2 datasets."""
+    assert len(plan.cells) == 24 + 6 + 6 + 4
+
+
+def test_plain_pcb_is_one_cell_whatever_the_defaults_say(plan):
+    plain = {cid for cid, c in plan.cells.items() if c["attention"] == "none" and c["model"] == "pcb"}
+    assert len(plain) == 3  # one per Table 1 dataset; Table 4's "PCB no" reuses two of them
+    assert all(plan.cells[c]["attention_params"] == {} for c in plain)
+
+
+def test_targets_include_tables_papers_and_figures(plan):
+    names = plan.target_names()
+    for name in ("all", "table1", "table5", "csalr", "csalr_table2", "csalr_fig4"):
+        assert name in names
+
+
+def test_scale_changes_cell_ids(plan):
+    paper = build_plan({**BASE, "scale": "paper", "data_root": "/data/reid"})
+    assert not set(paper.cells) & set(plan.cells)
+    assert len(paper.cells) == len(plan.cells)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"scale": "huge"}, "scale"),
+        ({"seeds": []}, "seeds"),
+        ({"device": "tpu"}, "device"),
+        ({"papers": ["nope"]}, "papers"),
+        ({"unknown_key": 1}, "unknown_key"),
+    ],
+)
+def test_invalid_config_is_rejected_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        build_plan({**BASE, **override})
