@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from dmlrepro.cells import resolve_reid_cell
 from dmlrepro.config import load_scales
+
+
+# Small tensors: one thread is as fast, and two threads thrash when CI shares the cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,8 @@ def test_targets_include_tables_papers_and_figures(plan):
         assert name in names
 
 
-def test_scale_changes_cell_ids(plan):
-    paper = build_plan({**BASE, "scale": "paper", "data_root": "/data/reid"})
+def test_scale_changes_cell_ids(plan, tmp_path):
+    paper = build_plan({**BASE, "scale": "paper", "data_root": str(tmp_path)})
     assert not set(paper.cells) & set(plan.cells)
     assert len(paper.cells) == len(plan.cells)
 
@@ -65,6 +65,7 @@ def test_scale_changes_cell_ids(plan):
         ({"device": "tpu"}, "device"),
         ({"papers": ["nope"]}, "papers"),
         ({"unknown_key": 1}, "unknown_key"),
+        ({"data_root": "/nonexistent/reid"}, "/nonexistent/reid is not a directory"),
     ],
 )
 def test_invalid_config_is_rejected_naming_the_key(override, message):

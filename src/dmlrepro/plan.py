@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dmlrepro.cells import cell_id, resolve_reid_cell
-from dmlrepro.config import REPO_ROOT, resolve_scale, validate_run_config
+from dmlrepro.config import REPO_ROOT, ConfigError, resolve_scale, validate_run_config
 from dmlrepro.specs import load_all_specs, resolve_cell
 
 SPEC_DIR = REPO_ROOT / "paper_tables"

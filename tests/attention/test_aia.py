@@ -72,7 +72,8 @@ def test_parameter_count_gau(channels: int, reduction: int, c_prime: int) -> Non
     assert "kernel_map.omega" in gau.state_dict()
     # The public code's map: a trained c̄ → c' conv with bias, BN, cosine; c' features.
     code = block(c, cr) + block(cr, c_prime) + block(c_prime, c)
-    assert parameter_count(build_attention("gau", c, reduction=reduction, c_prime=c_prime, rff="code")) == code
+    code_module = build_attention("gau", c, reduction=reduction, c_prime=c_prime, rff="code")
+    assert parameter_count(code_module) == code
 
 
 @pytest.mark.parametrize(("channels", "reduction", "features"), [(480, 4, 480), (64, 8, 40)])

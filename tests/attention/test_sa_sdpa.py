@@ -50,7 +50,9 @@ def test_scale_one_is_what_makes_it_match() -> None:
     """SDPA's default 1/√C' scaling would change the map: Eq. 1 has none."""
     reference, fused = twins(64)
     x = torch.randn(1, 64, 6, 4)
-    q, k, v = (conv(x).flatten(2).transpose(1, 2).unsqueeze(1) for conv in (fused.query, fused.key, fused.value))
+    q, k, v = (
+        conv(x).flatten(2).transpose(1, 2).unsqueeze(1) for conv in (fused.query, fused.key, fused.value)
+    )
     scaled = F.scaled_dot_product_attention(q, k, v).squeeze(1).transpose(1, 2).reshape(x.shape)
     assert not torch.allclose(scaled, reference.response(x), atol=1e-4)
 

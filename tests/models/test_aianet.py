@@ -30,6 +30,16 @@ MARKET_IDS = 751
 THIN = {"backbone_kwargs": {"width_divisor": 8}}  # a CPU-cheap GoogLeNet-BN for forward/backward
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are many small convolutions: on a shared 2-core machine intra-op threads spin
+    against the other jobs and a thin forward pass takes seconds instead of milliseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _on_meta(cell: dict, num_classes: int = CUHK03_NP_IDS) -> AiANet:
     with torch.device("meta"):
         return build_aianet(cell, num_classes)
@@ -193,7 +203,8 @@ def test_spec_names_map_to_registry_names():
     assert attention_registry_name("nl") == "nonlocal"
     assert attention_registry_name("se", aia=False) == "se"
     assert attention_registry_name("none") is None and attention_registry_name(None) is None
-    assert attention_kwargs_for({"attention": "gau", "reduction": 4, "c_prime": 480}) == {"reduction": 4, "c_prime": 480}
+    gau = {"attention": "gau", "reduction": 4, "c_prime": 480}
+    assert attention_kwargs_for(gau) == {"reduction": 4, "c_prime": 480}
     assert attention_kwargs_for({"attention": "lin", "reduction": 8, "c_prime": 480}) == {"reduction": 8}
     assert attention_kwargs_for({"attention": "csa", "reduction": 4, "attention_kwargs": {"bases": 8}}) == {"bases": 8}
 
@@ -266,3 +277,15 @@ def test_backbone_instance_can_be_injected():
     backbone = GoogLeNetBN(width_divisor=8)
     model = AiANet(backbone, num_classes=4, part_extractor=False)
     assert model.backbone is backbone and model.feature_dim == 512 and not hasattr(model, "part_streams")
+
+
+def test_the_papers_default_cell_builds():
+    # paper_tables/aianet defaults (tests/specs/test_paper_spec.py): Gau-attention with AiA at p1–p4.
+    cell = {"model": "aianet", "backbone": "googlenet", "part_extractor": True, "part_regions": 4,
+            "attention": "gau", "aia": True, "reduction": 4, "c_prime": 480, "stages": [1, 2, 3, 4],
+            "embedding_dim": 1024, "loss": {"triplet": 1.0, "cross_entropy": 1.0}, "triplet_margin": 1.0}
+    if "gau_aia" not in list_attention():
+        pytest.skip(f"attention 'gau_aia' is not registered yet (registered: {list_attention()})")
+    model = _on_meta(cell).eval()
+    assert list(model.attention) == ["1", "2", "3", "4"]
+    assert model(torch.empty(1, 3, 256, 128, device="meta")).shape == (1, 1024)

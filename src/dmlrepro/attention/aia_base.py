@@ -19,8 +19,9 @@ Interpretations, all from the paper's text:
   order statistical information"), and Gau "follows Eqs. (10) and (4)", so m averages Gau(x̄).
 - **φ, ϕ and ϖ are each a 1×1 conv, BN and ReLU** (Sec. 4.4). ϕ and ϖ map x̃'s dimension back to
   C (Eq. 3: "recover the dimension of the channel from c̄ to c"). The convs keep PyTorch's default
-  bias, as the public code's ``ConvBlock`` does; it is inert in training because BN subtracts
-  the batch mean, and it adds C/r + 2C parameters, below Table 8's printed precision.
+  bias, as the public code's ``ConvBlock`` does. It is inert in training (BN subtracts the
+  batch mean) but counts: with it Lin-attention w/ AiA at C = 480, r = 4 has 176,040 parameters,
+  printed as Tables 3 and 8's 0.18 M; without it, 174,960 would print as 0.17 M.
 - **Consequences we keep rather than fix.** ϕ and ϖ end in ReLU, so z̃ ≥ 0 and the mask
   z = Sigmoid(z̃) lies in [0.5, 1): the module can only attenuate its input by up to a half.
   ϖ applies BN to the pooled m, one value per image and channel, so in training it normalises

@@ -17,7 +17,7 @@ RFF_VARIANTS = ("paper", "code")
 
 
 class RandomFourierFeatures(nn.Module):
-    """``κ(x̄) = √(1/c') [cos(ω_kᵀx̄)]_k ⊕ [sin(ω_kᵀx̄)]_k`` at every position (002, Eq. 14–15).
+    """``κ(x̄) = √(1/c') [cos(ω_kᵀx̄)]_k ⊕ [sin(ω_kᵀx̄)]_k`` at each position (002, Eq. 14–15).
 
     ``[B, c̄, H, W]`` → ``[B, 2c', H, W]``. The c' frequencies ω_k are drawn once, at
     construction, from the Fourier transform of the Gaussian kernel, N(0, σ⁻² I), and then fixed:
@@ -78,7 +78,9 @@ def gaussian_feature_map(reduced: int, c_prime: int, sigma: float, rff: str) -> 
         raise ValueError(f"rff must be one of {RFF_VARIANTS}, got {rff!r}")
     if rff == "code":
         if sigma != 1.0:
-            raise ValueError(f"sigma applies to rff='paper' only (the code learns its frequencies), got {sigma!r}")
+            raise ValueError(
+                f"sigma applies to rff='paper' only (the code learns its frequencies), got {sigma!r}"
+            )
         return LearnedCosineFeatures(reduced, c_prime)
     return RandomFourierFeatures(reduced, c_prime, sigma)
 

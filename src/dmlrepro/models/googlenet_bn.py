@@ -56,7 +56,9 @@ INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
 BLOCK_MODULES = (("3a", "3b"), ("4a", "4b", "4c", "4d", "4e"), ("5a", "5b"))
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
+def conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+) -> nn.Sequential:
     """Conv (with bias, as in the public code) → BN → ReLU."""
     return nn.Sequential(
         OrderedDict(
