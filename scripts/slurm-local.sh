@@ -77,12 +77,12 @@ is_recorded_alive() {  # pid starttime
     [[ "$now" == "$2" ]] && [[ $(awk '{print $3}' <<<"$(sed 's/^.*) //' "/proc/$1/stat")") != Z ]]
 }
 
-launch() {  # name logfile command...   start in its own session, fds off the caller's pipes
-    local name=$1 log=$2; shift 2
-    setsid "$@" </dev/null >>"$log" 2>&1 &
+launch() {  # name logfile command...   in its own session, its stdio in log/<name>.out, never
+    local name=$1 log=$2; shift 2          # on the caller's pipes (a test would wait for EOF)
+    setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 &
     local pid=$! start
     sleep 0.2
-    start=$(proc_start_time "$pid") || die "$name exited at once; see $log:"$'\n'"$(tail -n 15 "$log")"
+    start=$(proc_start_time "$pid") || die "$name exited at once; see $log and $STATE/log/$name.out:"$'\n'"$(tail -n 15 "$log" "$STATE/log/$name.out" 2>/dev/null)"
     echo "$name $pid $start" >>"$STATE/pids"
 }
 
@@ -90,8 +90,8 @@ wait_for() {  # name logfile command...  poll until the command succeeds
     local name=$1 log=$2; shift 2
     local deadline=$((SECONDS + READY_TIMEOUT))
     until "$@" >/dev/null 2>&1; do
-        if ! all_alive; then die "$name died while starting; see $log:"$'\n'"$(tail -n 15 "$log")"; fi
-        if ((SECONDS > deadline)); then die "$name not ready after ${READY_TIMEOUT}s; see $log:"$'\n'"$(tail -n 15 "$log")"; fi
+        if ! all_alive; then die "$name died while starting; see $log:"$'\n'"$(tail -n 15 "$log" 2>/dev/null)"; fi
+        if ((SECONDS > deadline)); then die "$name not ready after ${READY_TIMEOUT}s; see $log:"$'\n'"$(tail -n 15 "$log" 2>/dev/null)"; fi
         sleep 0.3
     done
 }
@@ -196,6 +196,8 @@ MailProg=/bin/true
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
+# For a slurmdbd connection the client takes its munge socket from here, not from AuthInfo.
+AccountingStoragePass=$STATE/munge/munge.sock
 JobCompType=jobcomp/none
 NodeName=$host NodeAddr=127.0.0.1 $node_line RealMemory=$((ram * 8 / 10)) State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
@@ -278,11 +280,11 @@ start() {
     if [[ ! -f "$STATE/munge/munge.key" ]]; then
         (umask 077; head -c 1024 /dev/urandom >"$STATE/munge/munge.key")
     fi
-    launch munged "$STATE/log/munged.log" munged --foreground --force \
+    launch munged "$STATE/log/munged.out" munged --foreground --force \
         --socket="$STATE/munge/munge.sock" --key-file="$STATE/munge/munge.key" \
         --pid-file="$STATE/run/munged.pid" --seed-file="$STATE/munge/munged.seed" \
         --log-file="$STATE/log/munged.log"
-    wait_for munged "$STATE/log/munged.log" \
+    wait_for munged "$STATE/log/munged.out" \
         bash -c "munge -S '$STATE/munge/munge.sock' -n | unmunge -S '$STATE/munge/munge.sock'"
 
     # MariaDB for slurmdbd, on 127.0.0.1 and a private socket.
@@ -294,6 +296,7 @@ start() {
     launch mariadbd "$STATE/log/mariadbd.log" mariadbd --no-defaults --user=root \
         --datadir="$STATE/mysql/data" --socket="$STATE/mysql/mysqld.sock" \
         --port="$DB_PORT" --bind-address=127.0.0.1 --pid-file="$STATE/run/mariadbd.pid" \
+        --log-error="$STATE/log/mariadbd.log" \
         --innodb-buffer-pool-size=64M --performance-schema=OFF --skip-log-bin
     wait_for mariadbd "$STATE/log/mariadbd.log" db -e 'SELECT 1'
     db <<EOF

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from dmlrepro.cells import cell_id, resolve_reid_cell
 from dmlrepro.config import REPO_ROOT, ConfigError, resolve_scale, validate_run_config
+from dmlrepro.models.build import REID_MODELS
 from dmlrepro.specs import load_all_specs, resolve_cell
+from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
 SYNTHETIC_ROOT = "data/synthetic"
@@ -43,6 +45,8 @@ class Plan:
     tables: dict[tuple[str, str], TablePlan] = field(default_factory=dict)
     figures: dict[tuple[str, str], FigurePlan] = field(default_factory=dict)
     resource_cells: dict[str, dict] = field(default_factory=dict)
+    #: resource row id → the metrics some table needs from it (cheap ones skip the timing runs)
+    resource_metrics: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def synthetic(self) -> bool:
@@ -91,24 +95,7 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
         )
     for paper, spec in specs.items():
         for table_id, table in spec.get("tables", {}).items():
-            table_plan = TablePlan(paper, table_id, table)
-            for index, row in enumerate(table["rows"]):
-                if "cell" not in row:
-                    continue
-                paper_cell = resolve_cell(spec, row)
-                if table["kind"] == "resources":
-                    rid = _resource_cell_id(paper_cell)
-                    plan.resource_cells[rid] = paper_cell
-                    table_plan.cells[index] = {"": rid}
-                    continue
-                datasets = sorted({c["dataset"] for c in table["columns"]})
-                table_plan.cells[index] = {}
-                for dataset in datasets:
-                    cell = resolve_reid_cell(paper_cell, dataset, scale, root)
-                    cid = cell_id(cell)
-                    plan.cells[cid] = cell
-                    table_plan.cells[index][dataset] = cid
-            plan.tables[(paper, table_id)] = table_plan
+            plan.tables[(paper, table_id)] = _plan_table(plan, paper, spec, table_id, table, scale, root)
         for figure_id, figure in spec.get("figures", {}).items():
             paper_cell = {**spec.get("defaults", {}), **figure.get("cell", {})}
             cell = resolve_reid_cell(paper_cell, figure["dataset"], scale, root)
@@ -118,12 +105,46 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
     return plan
 
 
-def _resource_cell_id(paper_cell: dict) -> str:
+def trainable(paper_cell: dict) -> bool:
+    """Whether this repository can train the cell yet (other rows stay reported-only)."""
+    return paper_cell.get("model", "pcb") in REID_MODELS
+
+
+def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, scale: dict, root: str) -> TablePlan:
+    """Resource columns (params, FLOPs, memory, speed) become one measurement job per row, keyed "";
+    accuracy columns one training cell per row and dataset, keyed by the dataset."""
+    table_plan = TablePlan(paper, table_id, table)
+    resource_columns = [c for c in table["columns"] if c["metric"] in RESOURCE_METRICS]
+    accuracy_datasets = sorted({c["dataset"] for c in table["columns"]
+                                if c["metric"] not in RESOURCE_METRICS and c.get("dataset")})
+    for index, row in enumerate(table["rows"]):
+        if "cell" not in row:
+            continue
+        paper_cell = resolve_cell(spec, row)
+        table_plan.cells[index] = {}
+        if resource_columns:
+            resource_cell = {"paper": paper, **paper_cell}
+            rid = resource_cell_id(resource_cell)
+            plan.resource_cells[rid] = resource_cell
+            plan.resource_metrics.setdefault(rid, set()).update(c["metric"] for c in resource_columns)
+            table_plan.cells[index][""] = rid
+        if not trainable(paper_cell):
+            continue
+        for dataset in accuracy_datasets:
+            cell = resolve_reid_cell(resolve_cell(spec, row, dataset), dataset, scale, root)
+            cid = cell_id(cell)
+            plan.cells[cid] = cell
+            table_plan.cells[index][dataset] = cid
+    return table_plan
+
+
+def resource_cell_id(resource_cell: dict) -> str:
+    """`aianet-lin-aia-r4-1a2b3c4d`: readable model/attention slug plus a hash of the whole cell."""
     from dmlrepro.cells import ATTENTION_PARAMS, cell_hash
 
-    attention = paper_cell.get("attention", "none")
-    params = {k: paper_cell[k] for k in ATTENTION_PARAMS.get(attention, ()) if k in paper_cell}
-    stages = sorted(paper_cell.get("stages", [])) if attention != "none" else []
-    key = {"model": paper_cell.get("model", "pcb"), "attention": attention, "params": params, "stages": stages}
-    slug = "-".join([key["model"].replace("_", ""), attention] + [f"{k[0]}{v}" for k, v in sorted(params.items())])
-    return f"{slug}-{cell_hash(key)}"
+    attention = str(resource_cell.get("attention") or "none")
+    parts = [str(resource_cell.get("model", "model")).replace("_", ""), attention]
+    short = {"samples": "m", "groups": "g", "bases": "d", "reduction": "r", "c_prime": "c"}
+    relevant = ATTENTION_PARAMS.get(attention, tuple(short) if attention != "none" else ())
+    parts += [f"{short[k]}{resource_cell[k]}" for k in relevant if k in resource_cell and k in short]
+    return "-".join(parts + [cell_hash(resource_cell)])

@@ -10,7 +10,7 @@ import pytest
 
 from dmlrepro.plan import build_plan
 from dmlrepro.tables import collect_table, diff_rows, render_table
-from dmlrepro.tables.diff import NOT_COMPARABLE, OUTSIDE, WITHIN
+from dmlrepro.tables.diff import IN_INTERVAL, NOT_COMPARABLE, OUTSIDE, WITHIN
 
 BASE = {"scale": "smoke", "seeds": [0, 1], "device": "auto", "pretrained": "auto", "data_root": None}
 
@@ -37,8 +37,10 @@ def test_table1_keeps_reported_only_rows_and_shows_deltas(tmp_path, plan):
     result = fake_results(tmp_path, plan, "table1", lambda cell, metric, seed: 50.0 + seed)
     table = collect_table(plan.tables[("csalr", "table1")], plan.specs["csalr"], "smoke", BASE["seeds"], result)
     md = render_table(table, str(tmp_path / "table1"))
-    assert "DuATM [Si <i>et al.</i> , 2018] †" in md or "DuATM" in md and "†" in md
-    assert "50.5±0.7 (92.3, Δ -41.8)" in md  # PCB Market R-1: mean of 50, 51 vs 92.3
+    duatm = next(line for line in md.splitlines() if "DuATM" in line)
+    assert "†" in duatm and "(91.4)" in duatm
+    # PCB Market R-1: mean of 50 and 51 vs 92.3, with the 95% t-interval 50.5 ± 12.706·0.5
+    assert "50.5±0.7 [44.1, 56.9] (92.3, Δ -41.8)" in md
     assert "NOT comparable" in md and "abcdef1234" in md
     for ext in ("csv", "tex", "diff.csv"):
         assert (tmp_path / f"table1.{ext}").exists()
@@ -57,6 +59,20 @@ def test_paper_scale_verdicts_use_the_tolerance(tmp_path, plan):
     assert verdicts[("PCB + CSALR | 96", "market1501.rank1")] == OUTSIDE
 
 
+def test_reported_value_inside_the_seed_interval_gets_its_own_verdict(tmp_path, plan):
+    # 24-sample Market R-1 reported 93.6: seeds give 90 and 96 → mean 93 (Δ −0.6, within 1.0);
+    # 48-sample reported 93.8: seeds 88 and 97 → mean 92.5, Δ −1.3 > 1.0 but 93.8 lies in the interval.
+    values = {24: (90.0, 96.0), 48: (88.0, 97.0), 96: (0.0, 0.5), 192: (0.0, 0.5)}
+    result = fake_results(tmp_path, plan, "table2", lambda cell, metric, seed: values[cell["attention_params"]["samples"]][seed])
+    table = collect_table(plan.tables[("csalr", "table2")], plan.specs["csalr"], "paper", BASE["seeds"], result)
+    rows = {(r["row"], r["column_id"]): r for r in diff_rows(table)}
+    assert rows[("PCB + CSALR | 24", "market1501.rank1")]["verdict"] == WITHIN
+    assert rows[("PCB + CSALR | 48", "market1501.rank1")]["verdict"] == IN_INTERVAL
+    assert rows[("PCB + CSALR | 96", "market1501.rank1")]["verdict"] == OUTSIDE
+    low, high = rows[("PCB + CSALR | 48", "market1501.rank1")]["ci95_low"], rows[("PCB + CSALR | 48", "market1501.rank1")]["ci95_high"]
+    assert low < 93.8 < high
+
+
 def test_resource_table_is_compared_as_ratios_to_pcb(tmp_path, plan):
     reported = {row["label"][0] + row["label"][1]: row["reported"] for row in plan.specs["csalr"]["tables"]["table5"]["rows"]}
     table_plan = plan.tables[("csalr", "table5")]
@@ -69,7 +85,7 @@ def test_resource_table_is_compared_as_ratios_to_pcb(tmp_path, plan):
         path = tmp_path / rid / "resources.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"metrics": metrics}))
-    table = collect_table(table_plan, plan.specs["csalr"], "smoke", [0], lambda rid, seed: tmp_path / rid / "resources.json")
+    table = collect_table(table_plan, plan.specs["csalr"], "smoke", [0], None, lambda rid: tmp_path / rid / "resources.json")
     rows = diff_rows(table)
     assert reported and all(r["verdict"] == WITHIN for r in rows if r["reported"] is not None)
     sa = next(r for r in rows if r["row"] == "PCB + SA | 1" and r["column_id"] == "memory_mb")

@@ -47,7 +47,11 @@ def cell_threads():
     machine's cores can feed (`--cores 8` on a 2-core machine runs one 2-thread cell at a time)."""
     per_cell = min(os.cpu_count() or 1, SCALE["max_threads_per_cell"])
     fits = max(1, (os.cpu_count() or 1) // per_cell)
-    return max(1, workflow.cores // fits)
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # modes that schedule nothing (--report, --lint) define no cores
+        cores = os.cpu_count() or 1
+    return max(1, cores // fits)
 
 
 def torch_threads(threads):

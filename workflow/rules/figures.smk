@@ -10,7 +10,8 @@ rule attention_figure:
         model=lambda wildcards: f"{CELL_DIR}/{PLAN.figures[(wildcards.paper, wildcards.figure)].cell}/seed{SEEDS[0]}/model.pt",
         data=lambda wildcards: f"{RESULTS}/datasets/{PLAN.cells[PLAN.figures[(wildcards.paper, wildcards.figure)].cell]['dataset']}.json",
     output:
-        png=f"{RESULTS}/{{paper}}/{{figure}}.png",
+        png=report(f"{RESULTS}/{{paper}}/{{figure}}.png", caption="../report/figure.rst",
+                   category="{paper}", subcategory="{figure}", labels={"paper": "{paper}", "file": "{figure}"}),
     log:
         f"{LOG_DIR}/figures/{{paper}}_{{figure}}.log",
     params:

@@ -2,15 +2,20 @@
 # measured at the paper's architecture and input size on this machine (CPU here, CUDA if present).
 
 
+def resource_json(rid):
+    return f"{RESULTS}/resources/{rid}/resources.json"
+
+
 rule measure_resources:
     output:
         f"{RESULTS}/resources/{{rcell}}/resources.json",
     log:
         f"{LOG_DIR}/resources/{{rcell}}.log",
     params:
-        cell=lambda wildcards: json.dumps(PLAN.resource_cells[wildcards.rcell]),
+        cell=lambda wildcards: json.dumps(PLAN.resource_cells[wildcards.rcell], sort_keys=True),
+        metrics=lambda wildcards: ",".join(sorted(PLAN.resource_metrics[wildcards.rcell])),
         device=config["device"],
     threads: cell_threads()
     shell:
         "python -m dmlrepro.resources.measure --cell {params.cell:q} --device {params.device} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--threads {threads} --metrics {params.metrics} --out {output} > {log} 2>&1"

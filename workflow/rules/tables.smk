@@ -8,10 +8,9 @@ localrules:
 
 def table_inputs(wildcards):
     table_plan = PLAN.tables[(wildcards.paper, wildcards.table)]
-    ids = [cid for by_dataset in table_plan.cells.values() for cid in by_dataset.values()]
-    if table_plan.spec["kind"] == "resources":
-        return [f"{RESULTS}/resources/{rid}/resources.json" for rid in sorted(set(ids))]
-    return cell_metrics(ids)
+    resources = {by_key[""] for by_key in table_plan.cells.values() if "" in by_key}
+    cells = [cid for by_key in table_plan.cells.values() for key, cid in by_key.items() if key]
+    return [resource_json(rid) for rid in sorted(resources)] + cell_metrics(cells)
 
 
 rule render_table:
@@ -19,9 +18,11 @@ rule render_table:
         table_inputs,
     output:
         md=f"{RESULTS}/{{paper}}/{{table}}.md",
-        csv=f"{RESULTS}/{{paper}}/{{table}}.csv",
+        csv=report(f"{RESULTS}/{{paper}}/{{table}}.csv", caption="../report/table.rst",
+                   category="{paper}", subcategory="{table}", labels={"paper": "{paper}", "file": "{table} (regenerated)"}),
         tex=f"{RESULTS}/{{paper}}/{{table}}.tex",
-        diff=f"{RESULTS}/{{paper}}/{{table}}.diff.csv",
+        diff=report(f"{RESULTS}/{{paper}}/{{table}}.diff.csv", caption="../report/diff.rst",
+                    category="{paper}", subcategory="{table}", labels={"paper": "{paper}", "file": "{table} diff"}),
     log:
         f"{LOG_DIR}/tables/{{paper}}_{{table}}.log",
     params:
@@ -30,13 +31,10 @@ rule render_table:
     run:
         from dmlrepro.tables import collect_table, render_table
 
-        table_plan = params.plan
-        if table_plan.spec["kind"] == "resources":
-            result_path = lambda rid, seed: f"{RESULTS}/resources/{rid}/resources.json"
-            seeds = [0]
-        else:
-            result_path = lambda cid, seed: f"{CELL_DIR}/{cid}/seed{seed}/metrics.json"
-            seeds = SEEDS
-        table = collect_table(table_plan, params.paper_spec, SCALE["name"], seeds, result_path)
+        table = collect_table(
+            params.plan, params.paper_spec, SCALE["name"], SEEDS,
+            result_path=lambda cid, seed: f"{CELL_DIR}/{cid}/seed{seed}/metrics.json",
+            resource_path=resource_json,
+        )
         prefix = output.md[: -len(".md")]
         render_table(table, prefix)

@@ -4,7 +4,8 @@ architecture and input size (ResNet-50, 384×128), on this machine.
 * memory_mb: peak memory per image of one training step (forward + backward), measured in a fresh
   process so that nothing earlier inflates or hides the peak;
 * fps: inference images per second (eval mode, no gradient);
-* params: exact parameter count.
+* params: exact parameter count (millions); flops: multiply-accumulates of one forward pass
+  (GMACs, the convention the papers' "FLOPs" follow), counted by torch.utils.flop_counter.
 Memory and speed depend on the machine, so the table diff compares each row's ratio to the
 baseline row rather than absolute values.
 """
@@ -36,7 +37,35 @@ def paper_scale_cell(paper_cell: dict) -> dict:
     return resolve_reid_cell(paper_cell, "market1501", scale, data_root="")
 
 
-def measure(paper_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int) -> dict:
+def count_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass (the papers' "FLOPs"), from torch's flop counter,
+    which counts 2 FLOPs per multiply-accumulate."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    return counter.get_total_flops() // 2
+
+
+def time_inference(model: torch.nn.Module, images: torch.Tensor, device: torch.device, iterations: int) -> float:
+    """Best wall time of one forward pass over `iterations` after one warm-up."""
+    timings = []
+    with torch.no_grad():
+        model(images)
+        for _ in range(iterations):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            model(images)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def measure_reid(paper_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
+                 wanted: set[str] | None = None) -> dict:
+    """A PCB / PCB-RPP row (CSALR Table 5, CSA Table 6)."""
     cell = paper_scale_cell(paper_cell)
     torch.manual_seed(0)
     model = build_reid_model(cell, MARKET_TRAIN_IDS, load_pretrained=False).to(device)
@@ -54,33 +83,40 @@ def measure(paper_cell: dict, device: torch.device, train_batch: int, infer_batc
 
     model.eval()
     images = torch.randn(infer_batch, 3, height, width, device=device)
-    with torch.no_grad():
-        with peak_memory(device) as infer_peak:
-            model(images)
-        timings = []
-        for _ in range(iterations):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(images)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            timings.append(time.perf_counter() - start)
-    best = min(timings)
+    with torch.no_grad(), peak_memory(device) as infer_peak:
+        model(images)
+    best = time_inference(model, images, device, iterations)
     return {
         "metrics": {
-            "params": params,
+            "params": params / 1e6,
+            "flops": count_macs(model, images[:1]) / 1e9,
             "memory_mb": train_peak["peak_mb"] / train_batch,
             "inference_memory_mb": infer_peak["peak_mb"] / infer_batch,
             "fps": infer_batch / best,
+            "inference_time_ms": 1000 * best / infer_batch,
         },
         "setup": {
             "input_size": [height, width], "train_batch": train_batch, "infer_batch": infer_batch,
             "timed_iterations": iterations, "timing": "best of the timed iterations after one warm-up",
             "memory_method": train_peak["method"], "device": device_name(device),
+            "units": {"params": "millions", "flops": "GMACs (multiply-accumulates)"},
         },
         "cell": cell,
     }
+
+
+#: model name → measuring function(resource_cell, device, train_batch, infer_batch, iterations)
+MEASURERS = {"pcb": measure_reid, "pcb_rpp": measure_reid}
+
+
+def measure(resource_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
+            wanted: set[str] | None = None) -> dict:
+    """Measure a resource row.  `wanted` names the metrics the tables need; a measurer may skip the
+    costly ones (training-step memory, timing) when only parameters or MACs are wanted."""
+    model = resource_cell.get("model", "pcb")
+    if model not in MEASURERS:
+        raise ValueError(f"model: no resource measurement for {model!r}; known: {sorted(MEASURERS)}")
+    return MEASURERS[model](resource_cell, device, train_batch, infer_batch, iterations, wanted=wanted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=None)
     parser.add_argument("--infer-batch", type=int, default=None)
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated metrics the tables need (default: all); measurers may skip costly ones")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.threads:
@@ -98,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     result = measure(
-        json.loads(args.cell), device,
+        json.loads(args.cell), device, wanted=set(args.metrics.split(",")) if args.metrics else None,
         train_batch=args.train_batch or (32 if cuda else 4),
         infer_batch=args.infer_batch or (64 if cuda else 8),
         iterations=args.iterations,

@@ -26,6 +26,17 @@ class Measurement:
     def std(self) -> float:
         return statistics.stdev(self.values) if self.n > 1 else 0.0
 
+    def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
+        """Student-t confidence interval of the mean over seeds; None with fewer than 2 seeds."""
+        if self.n < 2:
+            return None
+        from scipy import stats
+
+        if self.std == 0.0:
+            return (self.mean, self.mean)
+        low, high = stats.t.interval(confidence, self.n - 1, loc=self.mean, scale=self.std / self.n**0.5)
+        return (float(low), float(high))
+
 
 @dataclass
 class MeasuredTable:
@@ -49,20 +60,24 @@ def _read(path: Path) -> dict:
         raise ValueError(f"result file {path} is missing or unreadable ({exc}); rerun the workflow") from None
 
 
-def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], result_path) -> MeasuredTable:
-    """`result_path(cell_id, seed)` gives the metrics.json (or resources.json) of a job."""
+def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], result_path, resource_path=None) -> MeasuredTable:
+    """`result_path(cell_id, seed)` gives a training cell's metrics.json; `resource_path(row_id)`
+    a resource row's resources.json (measured once: machine, not seed, dependent)."""
     table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
+    from dmlrepro.specs.paper_spec import RESOURCE_METRICS
+
     for row_index, by_dataset in table_plan.cells.items():
         for column in table_plan.spec["columns"]:
-            key = "" if "" in by_dataset else column["dataset"]
+            key = "" if column["metric"] in RESOURCE_METRICS else column.get("dataset")
             if key not in by_dataset:
                 continue
             values = []
-            for seed in seeds:
-                record = _read(Path(result_path(by_dataset[key], seed)))
+            sources = [Path(resource_path(by_dataset[key]))] if key == "" else [Path(result_path(by_dataset[key], seed)) for seed in seeds]
+            for source in sources:
+                record = _read(source)
                 metric = record["metrics"].get(column["metric"])
                 if metric is None:
-                    raise ValueError(f"{result_path(by_dataset[key], seed)} has no metric {column['metric']!r}")
+                    raise ValueError(f"{source} has no metric {column['metric']!r}")
                 values.append(float(metric))
                 provenance = record.get("provenance", {})
                 if provenance.get("commit"):

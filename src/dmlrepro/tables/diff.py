@@ -1,5 +1,8 @@
 """The diff of a regenerated table against the paper: one line per computed cell with a verdict.
 
+Verdicts, in order: within tolerance (|measured mean − reported| ≤ tolerance); reported value
+inside the 95% Student-t interval of the mean over seeds (needs ≥ 2 seeds); outside both.
+
 Accuracy cells are compared directly (measured − reported, absolute tolerance in the metric's
 unit).  Tables with `compare_as_ratio_to` (memory, speed: machine-dependent) are compared as each
 row's ratio to the named baseline row, measured ratio against the paper's ratio.
@@ -11,7 +14,8 @@ from dmlrepro.tables.aggregate import MeasuredTable
 
 NOT_COMPARABLE = "not comparable (smoke scale)"
 WITHIN = "within tolerance"
-OUTSIDE = "outside tolerance"
+IN_INTERVAL = "reported value inside the 95% interval"
+OUTSIDE = "outside tolerance and interval"
 NOT_REPORTED = "not reported by the paper"
 DEFAULT_TOLERANCE = 1.0
 
@@ -58,7 +62,7 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             "paper": table.paper, "table": table.table_id, "row": row_name(row),
             "column": column.get("label", column_id), "column_id": column_id,
             "reported": reported, "measured": round(measured, 4), "std": round(measurement.std, 4),
-            "n_seeds": measurement.n, "compared_as": "value", "measured_compared": None,
+            "n_seeds": measurement.n, "ci95_low": None, "ci95_high": None, "compared_as": "value", "measured_compared": None,
             "reported_compared": None, "delta": None, "tolerance": None, "verdict": NOT_REPORTED,
             "scale": table.scale,
         }
@@ -74,6 +78,9 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             limit = tolerance.get("absolute")
             if limit is None and reported is not None:
                 limit = tolerance["relative"] * abs(reported)
+        interval = measurement.interval() if base is None else None
+        if interval is not None:
+            entry["ci95_low"], entry["ci95_high"] = round(interval[0], 4), round(interval[1], 4)
         entry["measured_compared"] = None if measured_cmp is None else round(measured_cmp, 4)
         entry["reported_compared"] = reported_cmp
         entry["tolerance"] = limit
@@ -82,7 +89,11 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             entry["delta"] = round(delta, 4)
             if not comparable(table):
                 entry["verdict"] = NOT_COMPARABLE
+            elif abs(delta) <= limit:
+                entry["verdict"] = WITHIN
+            elif interval is not None and interval[0] <= reported_cmp <= interval[1]:
+                entry["verdict"] = IN_INTERVAL
             else:
-                entry["verdict"] = WITHIN if abs(delta) <= limit else OUTSIDE
+                entry["verdict"] = OUTSIDE
         rows.append(entry)
     return rows

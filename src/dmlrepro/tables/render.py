@@ -28,7 +28,9 @@ def caption(table: MeasuredTable) -> str:
     seeds = ", ".join(str(s) for s in table.seeds)
     lines = [
         f"Table {spec['number']} of {paper['paper']} ({paper['source']}): {spec['caption']}",
-        f"Regenerated at scale `{table.scale}` with seeds [{seeds}]; each cell is measured (paper, Δ = measured − paper).",
+        f"Regenerated at scale `{table.scale}` with seeds [{seeds}] (n = {len(table.seeds)}); each cell is "
+        + ("mean ± std over seeds [95% t-interval] " if len(table.seeds) > 1 else "measured ")
+        + "(paper, Δ = measured − paper).",
     ]
     if spec.get("compare_as_ratio_to"):
         lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' with the paper's ratio. Measured at the paper's architecture and input size.")
@@ -60,7 +62,8 @@ def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
                 continue
             text = _fmt(measured.mean, digits)
             if measured.n > 1:
-                text += f"±{measured.std:.{digits}f}"
+                low, high = measured.interval()
+                text += f"±{measured.std:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
             delta = "" if reported is None else f", Δ {measured.mean - reported:+.{digits}f}"
             cells.append(f"{text} ({_fmt(reported, digits)}{delta})")
         body.append(label + cells)
@@ -105,7 +108,7 @@ def to_csv(table: MeasuredTable) -> str:
 def diff_to_csv(table: MeasuredTable) -> str:
     rows = diff_rows(table)
     out = io.StringIO()
-    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds",
+    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds", "ci95_low", "ci95_high",
               "compared_as", "reported_compared", "measured_compared", "delta", "tolerance", "verdict", "scale"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()

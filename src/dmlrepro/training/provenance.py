@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import subprocess
 from importlib import metadata
 
@@ -41,10 +43,26 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
+def collect_env() -> dict[str, object]:
+    """PyTorch's own environment report (torch.utils.collect_env), the parts that explain numbers."""
+    try:
+        from torch.utils import collect_env as torch_env
+
+        info = torch_env.get_env_info()._asdict()
+    except Exception as exc:  # it shells out to pip, nvidia-smi, ...; never fail a run over it
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    keys = ("torch_version", "cuda_compiled_version", "cuda_runtime_version", "cudnn_version",
+            "nvidia_driver_version", "nvidia_gpu_models", "os", "python_platform", "pip_packages")
+    return {k: info.get(k) for k in keys}
+
+
 def provenance(device: torch.device) -> dict[str, object]:
     return {
         **git_state(),
         "packages": package_versions(),
+        "collect_env": collect_env(),
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device_name(device),
