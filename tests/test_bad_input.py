@@ -73,3 +73,11 @@ def test_nan_loss_names_epoch_and_iteration(market_copy, tiny_scale, tmp_path):
     line = one_error_line(train_cli(cell, tmp_path))
     assert "epoch 1, iteration" in line or "at epoch" in line
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_missing_pretrained_weights_file_says_how_to_provide_them(tmp_path):
+    args = [sys.executable, "-m", "dmlrepro.cli", "check-weights", "--source", str(tmp_path / "r50.pth"),
+            "--out", str(tmp_path / "ok.json")]
+    line = one_error_line(subprocess.run(args, capture_output=True, text=True, timeout=300))
+    assert "r50.pth does not exist" in line and "state dict" in line
+    assert not (tmp_path / "ok.json").exists()

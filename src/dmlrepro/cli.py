@@ -64,6 +64,15 @@ def cmd_check_data(args: argparse.Namespace) -> None:
     print(data.summary())
 
 
+def cmd_check_weights(args: argparse.Namespace) -> None:
+    from dmlrepro.atomic_io import atomic_write_json
+    from dmlrepro.models.resnet import ResNetBackbone, load_imagenet_weights
+
+    load_imagenet_weights(ResNetBackbone(), args.source)
+    atomic_write_json(args.out, {"source": args.source, "backbone": "resnet50", "loaded": True})
+    print(f"ImageNet ResNet-50 weights available from {args.source}")
+
+
 def cmd_targets(args: argparse.Namespace) -> None:
     from dmlrepro.plan import build_plan
 
@@ -104,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--out", required=True)
     check.add_argument("--log", default=None)
     check.set_defaults(func=cmd_check_data)
+
+    weights = sub.add_parser("check-weights", help="check that the backbone's pretrained weights can be loaded")
+    weights.add_argument("--source", required=True, help="imagenet or a path to a ResNet-50 state dict")
+    weights.add_argument("--out", required=True)
+    weights.add_argument("--log", default=None)
+    weights.set_defaults(func=cmd_check_weights)
 
     targets = sub.add_parser("targets", help="list the workflow's named targets")
     targets.add_argument("--log", default=None)

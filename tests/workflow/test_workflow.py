@@ -51,6 +51,12 @@ def test_dry_run_table3_reuses_the_96_sample_cell(workdir):
     assert jobs(both, "train_cell") == jobs(table2, "train_cell") + 6
 
 
+def test_paper_scale_checks_the_imagenet_weights_once_before_training(workdir, tmp_path):
+    result = snakemake("-n", "csalr_table2", "--config", "scale=paper", f"data_root={tmp_path}", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert jobs(result, "check_pretrained_weights") == 1 and jobs(result, "train_cell") == 8
+
+
 @pytest.mark.parametrize(
     "config, message",
     [
@@ -72,14 +78,21 @@ def test_unknown_target_lists_valid_ones(workdir):
 
 
 @pytest.mark.slow
-def test_tiny_end_to_end_run_renders_table2_and_figure4(workdir):
-    result = snakemake("--cores", "2", "csalr_table2", "csalr_fig4", "--config", "scale=tiny", cwd=workdir)
+def test_tiny_end_to_end_run_with_two_seeds_renders_table2_figure4_and_report(workdir):
+    result = snakemake("--cores", "2", "csalr_table2", "csalr_fig4", "--config", "scale=tiny", "seeds=[0,1]", cwd=workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     md = (workdir / "results/csalr/table2.md").read_text()
-    assert "Regenerated at scale `tiny`" in md and "PCB + CSALR" in md
+    assert "Regenerated at scale `tiny` with seeds [0, 1] (n = 2)" in md and "PCB + CSALR" in md
+    assert "±" in md and "[" in md  # mean ± std [95% t-interval]
     for ext in ("csv", "tex", "diff.csv"):
         assert (workdir / f"results/csalr/table2.{ext}").stat().st_size > 0
+    diff = (workdir / "results/csalr/table2.diff.csv").read_text()
+    assert "ci95_low" in diff and "not comparable (tiny scale)" in diff
     assert (workdir / "results/csalr/fig4.png").read_bytes()[:4] == b"\x89PNG"
     # Nothing left to do: the outputs are complete and up to date.
-    again = snakemake("-n", "--cores", "2", "csalr_table2", "--config", "scale=tiny", cwd=workdir)
+    again = snakemake("-n", "--cores", "2", "csalr_table2", "--config", "scale=tiny", "seeds=[0,1]", cwd=workdir)
     assert jobs(again, "train_cell") == 0, again.stdout[-2000:]
+    report = snakemake("--report", "report.html", "csalr_table2", "csalr_fig4", "--config", "scale=tiny", "seeds=[0,1]", cwd=workdir)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (workdir / "report.html").read_text()
+    assert "table2.diff.csv" in html and "fig4.png" in html

@@ -20,6 +20,7 @@ rule train_cell:
     input:
         cell=f"{CELL_DIR}/{{cell}}/cell.json",
         data=lambda wildcards: f"{RESULTS}/datasets/{PLAN.cells[wildcards.cell]['dataset']}.json",
+        weights=pretrained_ready,
     output:
         metrics=f"{CELL_DIR}/{{cell}}/seed{{seed}}/metrics.json",
         model=f"{CELL_DIR}/{{cell}}/seed{{seed}}/model.pt",

@@ -34,3 +34,24 @@ rule check_dataset:
     shell:
         "python -m dmlrepro.cli check-data --dataset {wildcards.dataset} --root {params.root} "
         "--out {output} --log {log}"
+
+
+def pretrained_ready(wildcards):
+    """Cells with an ImageNet-initialised backbone wait for one check that the weights load."""
+    source = PLAN.cells[wildcards.cell]["training"]["backbone"]["pretrained"]
+    return [] if source == "none" else [f"{RESULTS}/pretrained/resnet50.json"]
+
+
+rule check_pretrained_weights:
+    # Once per run, before any paper-scale training: the weights load, or the run stops with one
+    # line saying where to put them.
+    output:
+        f"{RESULTS}/pretrained/resnet50.json",
+    log:
+        f"{LOG_DIR}/pretrained/resnet50.log",
+    params:
+        source=lambda wildcards: next(
+            (c["training"]["backbone"]["pretrained"] for c in PLAN.cells.values()
+             if c["training"]["backbone"]["pretrained"] != "none"), "none"),
+    shell:
+        "python -m dmlrepro.cli check-weights --source {params.source:q} --out {output} --log {log}"

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dmlrepro.tables.aggregate import MeasuredTable
 
-NOT_COMPARABLE = "not comparable (smoke scale)"
+def not_comparable(scale: str) -> str:
+    return f"not comparable ({scale} scale)"
+
+
+NOT_COMPARABLE = not_comparable("smoke")
 WITHIN = "within tolerance"
 IN_INTERVAL = "reported value inside the 95% interval"
 OUTSIDE = "outside tolerance and interval"
@@ -88,7 +92,7 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             delta = measured_cmp - reported_cmp
             entry["delta"] = round(delta, 4)
             if not comparable(table):
-                entry["verdict"] = NOT_COMPARABLE
+                entry["verdict"] = not_comparable(table.scale)
             elif abs(delta) <= limit:
                 entry["verdict"] = WITHIN
             elif interval is not None and interval[0] <= reported_cmp <= interval[1]:
