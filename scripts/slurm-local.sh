@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node SLURM (with accounting) in one folder, for testing profiles/slurm against a
-# real scheduler.  Debian 12, root, no systemd needed.  Facts behind it: shared/notes/slurm-local.md.
+# real scheduler, not a mock.  Debian 12 (SLURM 22.05), root; no systemd, no cgroups needed.
 #
 #   scripts/slurm-local.sh start <state-dir>    install the packages if missing, start munged,
 #                                               MariaDB, slurmdbd, slurmctld and slurmd, wait for
@@ -9,16 +9,21 @@
 #                                               daemons that `start` recorded in <state-dir>/pids
 #   scripts/slurm-local.sh status <state-dir>   say which recorded daemons are alive
 #
-# Then:  . <state-dir>/env   (exports SLURM_CONF, SLURM_LOCAL_PARTITION, SLURM_LOCAL_ACCOUNT)
+# Then:  . <state-dir>/env   (exports SLURM_CONF, puts <state-dir>/bin first on PATH, and names
+#                             SLURM_LOCAL_PARTITION, SLURM_LOCAL_ACCOUNT for the profile)
 #        sinfo; snakemake --profile profiles/slurm ...
+#
+# Accounting (slurmdbd + MariaDB) is not optional: the Snakemake plugin asks `sacct` for job
+# states whenever sacct is installed, and without slurmdbd sacct fails, which the plugin logs only
+# at debug level while it waits forever for jobs that have long finished.
 #
 # Everything lives under <state-dir>: configuration, munge key and socket, database, spool, logs
 # (<state-dir>/log/*.log).  Nothing under /etc is written and no daemon is stopped by name, so
 # several instances (on free ports, picked at start) can run side by side.  `start` on a running
 # instance does nothing; `stop` on a stopped one does nothing.
 #
-# Exit status: 0 done, 1 error (the message names the log to read), 2 usage, 3 the packages are
-# missing and cannot be installed (not root, apt-get failed): a test may skip on 3.
+# Exit status: 0 done, 1 error (the message names the log to read), 2 usage, 3 cannot run on this
+# machine (not root, or the packages are missing and apt-get cannot install them): a test may skip.
 set -euo pipefail
 
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
@@ -64,17 +69,24 @@ ensure_packages() {
 
 # ---- processes: recorded as "name pid starttime", so that a recycled PID is never killed ------
 
-proc_start_time() {  # field 22 of /proc/PID/stat (after the parenthesised command name)
+proc_fields() {  # the fields of /proc/PID/stat after the parenthesised command name
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    awk '{print $20}' <<<"$stat"
+    echo "${stat##*) }"
 }
 
-is_recorded_alive() {  # pid starttime
-    local now
-    now=$(proc_start_time "$1") || return 1
-    [[ "$now" == "$2" ]] && [[ $(awk '{print $3}' <<<"$(sed 's/^.*) //' "/proc/$1/stat")") != Z ]]
+proc_start_time() {  # field 22 of /proc/PID/stat: start time in clock ticks since boot
+    local fields f
+    fields=$(proc_fields "$1") || return 1
+    read -ra f <<<"$fields"
+    echo "${f[19]}"
+}
+
+is_recorded_alive() {  # pid starttime: the same process as recorded, and not a zombie
+    local fields f
+    fields=$(proc_fields "$1") || return 1
+    read -ra f <<<"$fields"
+    [[ "${f[19]}" == "$2" && "${f[0]}" != Z ]]
 }
 
 launch() {  # name logfile command...   in its own session, its stdio in log/<name>.out, never
@@ -199,6 +211,8 @@ AccountingStoragePort=$DBD_PORT
 # For a slurmdbd connection the client takes its munge socket from here, not from AuthInfo.
 AccountingStoragePass=$STATE/munge/munge.sock
 JobCompType=jobcomp/none
+# Keep each job's --comment (the Snakemake plugin writes rule_<rule>_wildcards_<...> there) in sacct.
+AccountingStoreFlags=job_comment
 NodeName=$host NodeAddr=127.0.0.1 $node_line RealMemory=$((ram * 8 / 10)) State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -225,15 +239,30 @@ StorageLoc=slurm_acct_db
 EOF
     )
 
+    # Client wrappers that default SLURM_CONF: inside a job, snakemake-executor-plugin-slurm-jobstep
+    # runs `srun` with every SLURM_* variable removed (SLURM_CONF too), and where a cluster's srun
+    # would find /etc/slurm/slurm.conf, this one would find nothing.
+    mkdir -p "$STATE/bin"
+    local cmd
+    for cmd in srun sbatch salloc squeue sinfo scancel scontrol sacct sacctmgr sstat sshare sprio; do
+        command -v "$cmd" >/dev/null 2>&1 || continue
+        # shellcheck disable=SC2016  # $@ and ${SLURM_CONF} belong to the wrapper
+        printf '#!/bin/sh\n: "${SLURM_CONF:=%s}"\nexport SLURM_CONF\nexec %s "$@"\n' \
+            "$STATE/etc/slurm.conf" "$(command -v "$cmd")" >"$STATE/bin/$cmd"
+        chmod 755 "$STATE/bin/$cmd"
+    done
+
     cat >"$STATE/env" <<EOF
 # Source this file to talk to the SLURM started by scripts/slurm-local.sh.
 export SLURM_CONF=$STATE/etc/slurm.conf
+case ":\$PATH:" in *":$STATE/bin:"*) ;; *) export PATH="$STATE/bin:\$PATH" ;; esac
 export SLURM_LOCAL_PARTITION=$PARTITION
 export SLURM_LOCAL_ACCOUNT=$ACCOUNT
 export SLURM_LOCAL_CPUS=$cpus
 EOF
 }
 
+# shellcheck disable=SC2120  # wait_for passes the arguments
 db() { mariadb --no-defaults --socket="$STATE/mysql/mysqld.sock" -uroot "$@"; }
 
 node_idle() { [[ $(sinfo -h -N -o %T 2>/dev/null) == idle ]]; }
@@ -253,7 +282,10 @@ start() {
     fi
 
     ensure_packages
-    [[ $(id -u) -eq 0 ]] || die "must run as root (the daemons run as root here)"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "slurm-local: error: must run as root (the daemons run as root here)" >&2
+        exit 3
+    fi
     chmod 755 "$STATE"
     check_state_dir
     mkdir -p "$STATE"/{etc,log,run,spool/ctld,spool/d,munge,mysql}
@@ -280,7 +312,7 @@ start() {
     if [[ ! -f "$STATE/munge/munge.key" ]]; then
         (umask 077; head -c 1024 /dev/urandom >"$STATE/munge/munge.key")
     fi
-    launch munged "$STATE/log/munged.out" munged --foreground --force \
+    launch munged "$STATE/log/munged.out" munged --foreground \
         --socket="$STATE/munge/munge.sock" --key-file="$STATE/munge/munge.key" \
         --pid-file="$STATE/run/munged.pid" --seed-file="$STATE/munge/munged.seed" \
         --log-file="$STATE/log/munged.log"
@@ -348,14 +380,14 @@ stop() {
     fi
     export SLURM_CONF=$STATE/etc/slurm.conf
     # This cluster's jobs first, so that no slurmstepd outlives its slurmd.
-    if command -v squeue >/dev/null && all_alive; then
+    if command -v squeue >/dev/null; then
         local jobs
-        jobs=$(squeue -h -o %i 2>/dev/null || true)
+        jobs=$(timeout 15 squeue -h -o %i 2>/dev/null || true)
         if [[ -n "$jobs" ]]; then
             # shellcheck disable=SC2086
             scancel $jobs 2>/dev/null || true
             for _ in $(seq 1 50); do
-                [[ -z $(squeue -h -o %i 2>/dev/null) ]] && break
+                [[ -z $(timeout 15 squeue -h -o %i 2>/dev/null) ]] && break
                 sleep 0.2
             done
         fi

@@ -19,6 +19,9 @@ ATTENTION_PARAMS: dict[str, tuple[str, ...]] = {
     "csalr": ("samples", "groups"),
 }
 
+#: Models the re-ID trainer can train (other rows stay reported-only until their trainer exists).
+REID_MODELS = ("pcb", "pcb_rpp")
+
 #: Scale-preset keys that change what a run computes (the rest, like worker counts, do not).
 TRAINING_KEYS = (
     "input_size", "backbone", "batch_size", "epochs", "optimizer", "lr_schedule", "grad_clip_norm",

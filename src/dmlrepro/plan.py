@@ -9,9 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dmlrepro.cells import cell_id, resolve_reid_cell
+from dmlrepro.cells import REID_MODELS, cell_id, resolve_reid_cell
 from dmlrepro.config import REPO_ROOT, ConfigError, resolve_scale, validate_run_config
-from dmlrepro.models.build import REID_MODELS
 from dmlrepro.specs import load_all_specs, resolve_cell
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 

@@ -35,6 +35,11 @@ rule train_cell:
         eval_batch=SCALE["eval_batch_size"],
         torch_threads=lambda wildcards, threads: torch_threads(threads),
     threads: cell_threads()
+    resources:
+        runtime=cluster_resource("train_cell", "runtime"),
+        mem_mb=cluster_resource("train_cell", "mem_mb"),
+        cpus_per_task=cluster_resource("train_cell", "cpus_per_task"),
+        gpu=cluster_resource("train_cell", "gpu"),
     shell:
         "python -m dmlrepro.cli train-cell --cell {input.cell} --seed {wildcards.seed} "
         "--out-dir $(dirname {output.metrics}) --checkpoint-dir {params.checkpoint_dir} "

@@ -14,9 +14,10 @@ from dmlrepro.specs import PaperSpecError  # noqa: E402
 # channels or more landmarks than positions stop the workflow here with one line naming the fix.
 try:
     PLAN = build_plan(config)
-    from dmlrepro.validate import validate_plan  # noqa: E402
+    if workflow.is_main_process:  # jobs re-parse the workflow; validating once is enough
+        from dmlrepro.validate import validate_plan  # noqa: E402
 
-    validate_plan(PLAN)
+        validate_plan(PLAN)
 except (ConfigError, PaperSpecError, ValueError, FileNotFoundError) as _exc:
     raise WorkflowError(f"dmlrepro: {_exc}") from None
 
@@ -55,4 +56,59 @@ def cell_threads():
 
 
 def torch_threads(threads):
-    return min(threads, SCALE["max_threads_per_cell"], os.cpu_count() or 1)
+    # Inside a SLURM job step the allocation, not the node, bounds the threads: srun sets
+    # SLURM_CPUS_PER_TASK, and without cgroups nothing else stops a job oversubscribing the node.
+    allocated = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or os.cpu_count() or 1
+    return min(threads, SCALE["max_threads_per_cell"], allocated)
+
+
+# ---- cluster resources (profiles/slurm) ------------------------------------------------------
+# What one job asks SLURM for, by rule and scale preset, for its first attempt: runtime in
+# minutes, memory in MB.  A retry (attempt 2, 3) asks for `attempt` times the time and memory,
+# since a cluster job that failed most likely hit one of those limits.  Only paper-scale jobs ask
+# for a GPU.  Local runs ignore all of it (mem_mb only counts under --resources mem_mb=N).
+CLUSTER_RESOURCES = {
+    "train_cell": {
+        "tiny": {"runtime": 15, "mem_mb": 2000, "cpus_per_task": 1},
+        "smoke": {"runtime": 60, "mem_mb": 4000, "cpus_per_task": 2},
+        "paper": {"runtime": 8 * 60, "mem_mb": 32000, "cpus_per_task": 8, "gpu": 1},
+    },
+    "measure_resources": {
+        "tiny": {"runtime": 30, "mem_mb": 8000, "cpus_per_task": 2},
+        "smoke": {"runtime": 30, "mem_mb": 8000, "cpus_per_task": 2},
+        "paper": {"runtime": 60, "mem_mb": 16000, "cpus_per_task": 4, "gpu": 1},
+    },
+}
+
+
+def cluster_resource(rule_name, resource):
+    """A `resources:` value for `rule_name`: the preset's number, scaled by the attempt for
+    runtime and memory; None (unset) where the preset has none; a preset not listed above is
+    sized like `smoke`."""
+    by_scale = CLUSTER_RESOURCES[rule_name]
+    base = by_scale.get(SCALE["name"], by_scale["smoke"]).get(resource)
+    if base is not None and resource in ("runtime", "mem_mb"):
+        return lambda wildcards, attempt: base * attempt
+    return base
+
+
+def _unfilled_placeholders():
+    """Resources still set to a profile placeholder such as slurm_partition: "<your-partition>"."""
+    settings = workflow.resource_settings
+    scopes = [("", settings.default_resources or {})]
+    scopes += [(f"{rule}:", res) for rule, res in (settings.overwrite_resources or {}).items()]
+    found = []
+    for prefix, resources in scopes:
+        for name, res in resources.items():
+            raw = str(getattr(res, "raw", res)).strip().strip("'\"")
+            if raw.startswith("<") and raw.endswith(">"):
+                found.append(f"{prefix}{name}={raw}")
+    return found
+
+
+if _placeholders := _unfilled_placeholders():
+    raise WorkflowError(
+        f"dmlrepro: the cluster profile still has placeholders ({', '.join(_placeholders)}): "
+        "set them under default-resources in profiles/slurm/config.yaml "
+        "(`sinfo -s` lists partitions; delete slurm_account where your cluster has no accounts)"
+    )

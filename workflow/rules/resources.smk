@@ -16,6 +16,11 @@ rule measure_resources:
         metrics=lambda wildcards: ",".join(sorted(PLAN.resource_metrics[wildcards.rcell])),
         device=config["device"],
     threads: cell_threads()
+    resources:
+        runtime=cluster_resource("measure_resources", "runtime"),
+        mem_mb=cluster_resource("measure_resources", "mem_mb"),
+        cpus_per_task=cluster_resource("measure_resources", "cpus_per_task"),
+        gpu=cluster_resource("measure_resources", "gpu"),
     shell:
         "python -m dmlrepro.resources.measure --cell {params.cell:q} --device {params.device} "
         "--threads {threads} --metrics {params.metrics} --out {output} > {log} 2>&1"

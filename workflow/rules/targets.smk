@@ -30,6 +30,7 @@ rule all:
 for _number in PLAN.table_numbers():
 
     rule:
+        localrule: True
         name:
             f"table{_number}"
         input:
@@ -41,6 +42,7 @@ for _number in PLAN.table_numbers():
 for (_paper, _table_id) in PLAN.tables:
 
     rule:
+        localrule: True
         name:
             f"{_paper}_{_table_id}"
         input:
@@ -52,6 +54,7 @@ for (_paper, _table_id) in PLAN.tables:
 for (_paper, _figure_id) in PLAN.figures:
 
     rule:
+        localrule: True
         name:
             f"{_paper}_{_figure_id}"
         input:
@@ -61,6 +64,7 @@ for (_paper, _figure_id) in PLAN.figures:
 for _paper in PLAN.specs:
 
     rule:
+        localrule: True
         name:
             _paper
         input:

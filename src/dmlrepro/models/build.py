@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dmlrepro.cells import landmarks_at_input
+from dmlrepro.cells import REID_MODELS, landmarks_at_input
 from dmlrepro.models.attention_framework import AttentionResNet, AttentionSpec
 from dmlrepro.models.pcb import PCB
 from dmlrepro.models.resnet import ResNetBackbone, load_imagenet_weights
 
-REID_MODELS = ("pcb", "pcb_rpp")
 
 
 def attention_kwargs(cell: dict) -> dict:
