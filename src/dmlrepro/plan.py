@@ -61,7 +61,7 @@ class Plan:
         return [t for t in self.tables.values() if str(t.spec["number"]) == number]
 
     def target_names(self) -> list[str]:
-        names = ["all"] + [f"table{n}" for n in self.table_numbers()]
+        names = ["all", "resources_scaling"] + [f"table{n}" for n in self.table_numbers()]
         for paper in sorted(self.specs):
             names.append(paper)
             names += [f"{paper}_{tid}" for (p, tid) in self.tables if p == paper]

@@ -24,3 +24,19 @@ rule measure_resources:
     shell:
         "python -m dmlrepro.resources.measure --cell {params.cell:q} --device {params.device} "
         "--threads {threads} --metrics {params.metrics} --out {output} > {log} 2>&1"
+
+
+rule scaling_study:
+    # How memory and time of SA, fused SDPA, CSA and CSALR grow with the input (beyond the papers'
+    # tables: the O(n²) vs O(n·m) story in one figure).  Every point runs in a fresh process.
+    output:
+        csv=f"{RESULTS}/resources/scaling.csv",
+        png=report(f"{RESULTS}/resources/scaling.png", caption="../report/scaling.rst",
+                   category="resources", labels={"file": "attention scaling"}),
+    log:
+        f"{LOG_DIR}/resources/scaling.log",
+    params:
+        device=config["device"],
+    shell:
+        "python -m dmlrepro.resources.scaling --out-csv {output.csv} --out-png {output.png} "
+        "--device {params.device} > {log} 2>&1"

@@ -74,6 +74,12 @@ for _paper in PLAN.specs:
 localrules:
     all,
     unknown_target,
+    resources_scaling,
+
+
+rule resources_scaling:
+    input:
+        f"{RESULTS}/resources/scaling.png",
 
 
 rule unknown_target:

@@ -184,8 +184,8 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         key_landmarks = F.adaptive_avg_pool2d(key, grid)
         return tuple(self._grouped(t) for t in (query, key, query_landmarks, key_landmarks))
 
-    def low_rank_factors(self, x: Tensor) -> LowRankFactors:
-        """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
+    def _attention_blocks(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``A_nm`` (Eq. 11, 15), ``A_mm`` (Eq. 12, 16) and ``B = A_mn`` (Eq. 13) for every group."""
         height, width = x.shape[-2:]
         grid = self.grid_for(height, width)
         query, key, query_landmarks, key_landmarks = self._queries_keys(x, grid)
@@ -194,13 +194,22 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         a_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1) + indicator
         a_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1) + identity
         landmark_attention = torch.softmax(query_landmarks.transpose(-1, -2) @ key, dim=-1)
+        return a_nm, a_mm, landmark_attention
+
+    def low_rank_factors(self, x: Tensor) -> LowRankFactors:
+        """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
+        a_nm, a_mm, landmark_attention = self._attention_blocks(x)
         return LowRankFactors(solve_right(a_mm, a_nm), landmark_attention)
 
     def response(self, x: Tensor) -> Tensor:
-        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``."""
-        weights, landmark_attention = self.low_rank_factors(x)
+        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``.
+
+        Evaluated as A_nm · (A_mm⁻¹ · (B · V)) — the same product as W·E with W = A_nm A_mm⁻¹ —
+        so that no n × m matrix beyond A_nm is materialised.
+        """
+        a_nm, a_mm, landmark_attention = self._attention_blocks(x)
         landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
-        grouped = (weights @ landmark_output).transpose(-1, -2)
+        grouped = (a_nm @ solve_left(a_mm, landmark_output)).transpose(-1, -2)
         return self.fuse(grouped.reshape(x.shape))
 
     def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
@@ -217,8 +226,8 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         return weights[:, group] @ landmark_attention[:, group]
 
 
-def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
-    """``W = A_nm A_mm⁻¹``, i.e. the solution of ``W A_mm = A_nm`` (Eq. 14).
+def _solve(a_mm: Tensor, rhs: Tensor, left: bool) -> Tensor:
+    """X with A_mm X = rhs (left) or X A_mm = rhs (right), robust to a singular A_mm.
 
     Solved rather than inverted, in float64 (m ≤ a few hundred, so this is cheap) because A_mm is
     ill-conditioned when the landmark softmax is sharp.  The paper's claim that Eq. 16 makes A_mm
@@ -226,18 +235,30 @@ def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
     floating point, softmax + I can be exactly singular (a landmark swap gives eigenvalue −1 of the
     softmax).  Those batch elements fall back to the pseudo-inverse instead of failing the run.
     """
-    a_mm64, a_nm64 = a_mm.double(), a_nm.double()
+    a_mm64, rhs64 = a_mm.double(), rhs.double()
     if a_mm.device.type == "meta":  # shape checking only (dmlrepro.validate)
-        return torch.linalg.solve(a_mm64, a_nm64, left=False).to(a_nm.dtype)
+        return torch.linalg.solve(a_mm64, rhs64, left=left).to(rhs.dtype)
     singular = (torch.linalg.lu_factor_ex(a_mm64.detach()).info != 0)[..., None, None]
     if not bool(singular.any()):
-        return torch.linalg.solve(a_mm64, a_nm64, left=False).to(a_nm.dtype)
+        return torch.linalg.solve(a_mm64, rhs64, left=left).to(rhs.dtype)
     # Keep singular matrices out of the solve entirely: a NaN there would leak into the gradient
     # through torch.where (0 · NaN = NaN) even though its value is not selected.
     identity = torch.eye(a_mm.shape[-1], dtype=a_mm64.dtype, device=a_mm.device)
-    solved = torch.linalg.solve(torch.where(singular, identity, a_mm64), a_nm64, left=False)
-    pseudo = a_nm64 @ torch.linalg.pinv(torch.where(singular, a_mm64, identity))
-    return torch.where(singular, pseudo, solved).to(a_nm.dtype)
+    solved = torch.linalg.solve(torch.where(singular, identity, a_mm64), rhs64, left=left)
+    pinv = torch.linalg.pinv(torch.where(singular, a_mm64, identity))
+    pseudo = pinv @ rhs64 if left else rhs64 @ pinv
+    return torch.where(singular, pseudo, solved).to(rhs.dtype)
+
+
+def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
+    """``W = A_nm A_mm⁻¹``, i.e. the solution of ``W A_mm = A_nm`` (Eq. 14)."""
+    return _solve(a_mm, a_nm, left=False)
+
+
+def solve_left(a_mm: Tensor, rhs: Tensor) -> Tensor:
+    """``A_mm⁻¹ rhs`` (m × c): applying the inverse to the m landmark outputs instead of forming the
+    n × m matrix W is the same product, Eq. 17, with less memory and time."""
+    return _solve(a_mm, rhs, left=True)
 
 
 def _checked_grid(landmark_grid: tuple[int, int], samples: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from dmlrepro.cells import resolve_reid_cell
 from dmlrepro.config import load_scales
 from dmlrepro.models.build import build_reid_model
 from dmlrepro.models.pcb import pcb_loss
+from dmlrepro.resources.measure_aianet import measure_aianet
 from dmlrepro.resources.peak_memory import peak_memory
 from dmlrepro.training.determinism import resolve_device
 from dmlrepro.training.provenance import device_name, provenance
@@ -48,19 +49,11 @@ def count_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
 
 
 def time_inference(model: torch.nn.Module, images: torch.Tensor, device: torch.device, iterations: int) -> float:
-    """Best wall time of one forward pass over `iterations` after one warm-up."""
-    timings = []
-    with torch.no_grad():
-        model(images)
-        for _ in range(iterations):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(images)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            timings.append(time.perf_counter() - start)
-    return min(timings)
+    """Best time of one forward pass over `iterations` after one warm-up; on CPU the process CPU
+    time with one intra-op thread (see measure_aianet.timed_inference)."""
+    from dmlrepro.resources.measure_aianet import timed_inference
+
+    return timed_inference(model, images, device, iterations)["best"]
 
 
 def measure_reid(paper_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
@@ -106,7 +99,7 @@ def measure_reid(paper_cell: dict, device: torch.device, train_batch: int, infer
 
 
 #: model name → measuring function(resource_cell, device, train_batch, infer_batch, iterations)
-MEASURERS = {"pcb": measure_reid, "pcb_rpp": measure_reid}
+MEASURERS = {"pcb": measure_reid, "pcb_rpp": measure_reid, "aianet": measure_aianet}
 
 
 def measure(resource_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,

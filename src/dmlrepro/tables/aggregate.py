@@ -75,7 +75,10 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
             sources = [Path(resource_path(by_dataset[key]))] if key == "" else [Path(result_path(by_dataset[key], seed)) for seed in seeds]
             for source in sources:
                 record = _read(source)
-                metric = record["metrics"].get(column["metric"])
+                if key == "":
+                    metric = resource_value(record, table_plan.spec["rows"][row_index], column, source)
+                else:
+                    metric = record["metrics"].get(column["metric"])
                 if metric is None:
                     raise ValueError(f"{source} has no metric {column['metric']!r}")
                 values.append(float(metric))
@@ -87,3 +90,16 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                     table.devices.add(provenance["device"])
             table.cells[(row_index, column["id"])] = Measurement(values)
     return table
+
+
+def resource_value(record: dict, row: dict, column: dict, source: Path) -> float | None:
+    """A resource row's value in the scope the spec names: the row's `scope` for this column, else
+    the column's, else `network` (AiA-Net prints a block's size on attention rows, the network's on
+    baseline rows).  Measurers that report one scope only (PCB rows) report the network."""
+    scope = row.get("scope", {}).get(column["id"]) or column.get("scope") or "network"
+    by_scope = record.get("metrics_by_scope")
+    if by_scope is None:
+        if scope != "network":
+            raise ValueError(f"{source} reports no {scope!r} scope for {column['metric']!r}")
+        return record["metrics"].get(column["metric"])
+    return by_scope.get(scope, {}).get(column["metric"])

@@ -10,6 +10,7 @@ row's ratio to the named baseline row, measured ratio against the paper's ratio.
 
 from __future__ import annotations
 
+from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 from dmlrepro.tables.aggregate import MeasuredTable
 
 def not_comparable(scale: str) -> str:
@@ -22,6 +23,19 @@ IN_INTERVAL = "reported value inside the 95% interval"
 OUTSIDE = "outside tolerance and interval"
 NOT_REPORTED = "not reported by the paper"
 DEFAULT_TOLERANCE = 1.0
+#: Metrics that depend on the machine: compared as ratios to the table's `compare_as_ratio_to`
+#: row.  Parameter and MAC counts do not, and are compared directly even in such a table.
+RATIO_METRICS = frozenset({"memory_mb", "fps", "inference_time_ms"})
+
+
+def printed_half_unit(value: float) -> float:
+    """Half a unit in the last printed decimal of a reported number (0.18 → 0.005).
+
+    Decimals are read from the number's shortest repr, so trailing zeros the paper printed
+    (165.00) are not seen and the rule is slightly more generous there (0.05)."""
+    text = repr(float(value))
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+    return 0.5 * 10.0 ** -decimals
 
 
 def row_name(row: dict) -> str:
@@ -47,8 +61,11 @@ def baseline_index(table: MeasuredTable) -> int | None:
     raise ValueError(f"{table.paper} {table.table_id}: compare_as_ratio_to names no row {name!r}")
 
 
-def comparable(table: MeasuredTable) -> bool:
-    """Resource tables are measured at the paper's architecture at every scale."""
+def comparable(table: MeasuredTable, column: dict | None = None) -> bool:
+    """Resource columns are measured at the paper's architecture at every scale (also in a mixed
+    table); accuracy columns only at `paper` scale."""
+    if column is not None:
+        return table.scale == "paper" or column["metric"] in RESOURCE_METRICS
     return table.scale == "paper" or table.spec.get("kind") == "resources"
 
 
@@ -70,7 +87,7 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             "reported_compared": None, "delta": None, "tolerance": None, "verdict": NOT_REPORTED,
             "scale": table.scale,
         }
-        if base is not None:
+        if base is not None and column["metric"] in RATIO_METRICS:
             base_measured = table.cells.get((base, column_id))
             base_reported = spec["rows"][base].get("reported", {}).get(column_id)
             entry["compared_as"] = f"ratio to '{spec['compare_as_ratio_to']}'"
@@ -82,7 +99,10 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
             limit = tolerance.get("absolute")
             if limit is None and reported is not None:
                 limit = tolerance["relative"] * abs(reported)
-        interval = measurement.interval() if base is None else None
+            if limit is not None and reported is not None:
+                # A value that rounds to the number as printed agrees with it (0.176 vs "0.18").
+                limit = max(limit, printed_half_unit(reported))
+        interval = measurement.interval() if entry["compared_as"] == "value" else None
         if interval is not None:
             entry["ci95_low"], entry["ci95_high"] = round(interval[0], 4), round(interval[1], 4)
         entry["measured_compared"] = None if measured_cmp is None else round(measured_cmp, 4)
@@ -91,7 +111,7 @@ def diff_rows(table: MeasuredTable) -> list[dict]:
         if reported_cmp is not None and measured_cmp is not None:
             delta = measured_cmp - reported_cmp
             entry["delta"] = round(delta, 4)
-            if not comparable(table):
+            if not comparable(table, column):
                 entry["verdict"] = not_comparable(table.scale)
             elif abs(delta) <= limit:
                 entry["verdict"] = WITHIN

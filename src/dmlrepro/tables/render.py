@@ -9,6 +9,7 @@ import io
 from tabulate import tabulate
 
 from dmlrepro.atomic_io import atomic_write_text
+from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 from dmlrepro.tables.aggregate import MeasuredTable
 from dmlrepro.tables.diff import diff_rows
 
@@ -19,8 +20,17 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _digits(table: MeasuredTable) -> int:
-    return 2 if table.spec.get("kind") == "resources" else 1
+def _decimals(value: float) -> int:
+    text = repr(float(value))
+    return 0 if "e" in text else len(text.split(".")[1].rstrip("0"))
+
+
+def _digits(table: MeasuredTable, column: dict) -> int:
+    """As many decimals as the paper prints in this column (0.015 G needs 3), at least 2 for a
+    resource column and 1 otherwise."""
+    printed = [_decimals(row["reported"][column["id"]]) for row in table.spec["rows"]
+               if row.get("reported", {}).get(column["id"]) is not None]
+    return max(printed + [2 if column["metric"] in RESOURCE_METRICS else 1])
 
 
 def caption(table: MeasuredTable) -> str:
@@ -32,10 +42,16 @@ def caption(table: MeasuredTable) -> str:
         + ("mean ± std over seeds [95% t-interval] " if len(table.seeds) > 1 else "measured ")
         + "(paper, Δ = measured − paper).",
     ]
+    metrics = {c["metric"] for c in spec["columns"]}
+    if metrics & RESOURCE_METRICS:
+        lines.append("Resource columns are measured at the paper's architecture and input size at every scale.")
     if spec.get("compare_as_ratio_to"):
-        lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' with the paper's ratio. Measured at the paper's architecture and input size.")
-    elif table.scale != "paper":
-        lines.append(f"At `{table.scale}` scale (synthetic data, small model) the numbers exercise the pipeline and are NOT comparable to the paper.")
+        lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' with the paper's ratio; parameters and FLOPs are compared directly.")
+    if metrics - RESOURCE_METRICS and table.scale != "paper":
+        lines.append(f"At `{table.scale}` scale (synthetic data, small model) the accuracy numbers exercise the pipeline and are NOT comparable to the paper.")
+    if any((i, c["id"]) not in table.cells for i, row in enumerate(spec["rows"]) if "cell" in row
+           for c in spec["columns"]):
+        lines.append("(x) alone: the paper's number, not computed here (yet).")
     if any("cell" not in row for row in spec["rows"]):
         lines.append(f"{REPORTED_ONLY_MARK} reported only: numbers the paper quotes from other work; not recomputed.")
     if table.commits or table.devices:
@@ -46,7 +62,6 @@ def caption(table: MeasuredTable) -> str:
 
 def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
     spec = table.spec
-    digits = _digits(table)
     headers = list(spec["row_header"]) + [c.get("label", c["id"]) for c in spec["columns"]]
     body = []
     for index, row in enumerate(spec["rows"]):
@@ -55,6 +70,7 @@ def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
             label[0] += f" {REPORTED_ONLY_MARK}"
         cells = []
         for column in spec["columns"]:
+            digits = _digits(table, column)
             reported = row.get("reported", {}).get(column["id"])
             measured = table.cells.get((index, column["id"]))
             if measured is None:
@@ -67,6 +83,12 @@ def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
             delta = "" if reported is None else f", Δ {measured.mean - reported:+.{digits}f}"
             cells.append(f"{text} ({_fmt(reported, digits)}{delta})")
         body.append(label + cells)
+    if spec.get("layout") == "transposed":
+        # The paper prints models as columns: one column per row, one printed row per label cell
+        # after the first (e.g. "Hyper Parameter") and per measured column.
+        headers, body = [headers[0]] + [line[0] for line in body], [
+            [headers[i]] + [line[i] for line in body] for i in range(1, len(headers))
+        ]
     return headers, body
 
 
