@@ -184,32 +184,35 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         key_landmarks = F.adaptive_avg_pool2d(key, grid)
         return tuple(self._grouped(t) for t in (query, key, query_landmarks, key_landmarks))
 
-    def _attention_blocks(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``A_nm`` (Eq. 11, 15), ``A_mm`` (Eq. 12, 16) and ``B = A_mn`` (Eq. 13) for every group."""
+    def _attention_blocks(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """For every group: the softmax part of ``A_nm`` (Eq. 11) and the indicator of Eq. 15
+        (kept apart; ``A_nm`` is their sum), ``A_mm`` (Eq. 12, 16) and ``B = A_mn`` (Eq. 13)."""
         height, width = x.shape[-2:]
         grid = self.grid_for(height, width)
         query, key, query_landmarks, key_landmarks = self._queries_keys(x, grid)
         indicator = patch_indicator(height, width, grid).to(x)
         identity = torch.eye(grid[0] * grid[1], dtype=x.dtype, device=x.device)
-        a_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1) + indicator
+        softmax_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1)
         a_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1) + identity
         landmark_attention = torch.softmax(query_landmarks.transpose(-1, -2) @ key, dim=-1)
-        return a_nm, a_mm, landmark_attention
+        return softmax_nm, indicator, a_mm, landmark_attention
 
     def low_rank_factors(self, x: Tensor) -> LowRankFactors:
         """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
-        a_nm, a_mm, landmark_attention = self._attention_blocks(x)
-        return LowRankFactors(solve_right(a_mm, a_nm), landmark_attention)
+        softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
+        return LowRankFactors(solve_right(a_mm, softmax_nm + indicator), landmark_attention)
 
     def response(self, x: Tensor) -> Tensor:
         """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``.
 
         Evaluated as A_nm · (A_mm⁻¹ · (B · V)) — the same product as W·E with W = A_nm A_mm⁻¹ —
-        so that no n × m matrix beyond A_nm is materialised.
+        with A_nm · Z split into softmax · Z + indicator · Z, so that no n × m matrix beyond the
+        softmax is materialised per image (the indicator is one shared n × m constant).
         """
-        a_nm, a_mm, landmark_attention = self._attention_blocks(x)
+        softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
         landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
-        grouped = (a_nm @ solve_left(a_mm, landmark_output)).transpose(-1, -2)
+        mixed = solve_left(a_mm, landmark_output)
+        grouped = (softmax_nm @ mixed + indicator @ mixed).transpose(-1, -2)
         return self.fuse(grouped.reshape(x.shape))
 
     def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
