@@ -30,16 +30,6 @@ MARKET_IDS = 751
 THIN = {"backbone_kwargs": {"width_divisor": 8}}  # a CPU-cheap GoogLeNet-BN for forward/backward
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are many small convolutions: on a shared 2-core machine intra-op threads spin
-    against the other jobs and a thin forward pass takes seconds instead of milliseconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _on_meta(cell: dict, num_classes: int = CUHK03_NP_IDS) -> AiANet:
     with torch.device("meta"):
         return build_aianet(cell, num_classes)

@@ -8,16 +8,6 @@ import torch
 from dmlrepro.models.googlenet_bn import GoogLeNetBN, stage_strides
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are many small convolutions: on a shared 2-core machine intra-op threads spin
-    against the other jobs and a thin forward pass takes seconds instead of milliseconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
