@@ -71,3 +71,8 @@ def test_scale_changes_cell_ids(plan, tmp_path):
 def test_invalid_config_is_rejected_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         build_plan({**BASE, **override})
+
+
+def test_seeds_given_on_the_command_line_as_strings_are_integers():
+    assert build_plan({**BASE, "seeds": ["0", "1", "2"]}).config["seeds"] == [0, 1, 2]
+    assert build_plan({**BASE, "seeds": "0,1"}).config["seeds"] == [0, 1]

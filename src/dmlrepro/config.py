@@ -29,6 +29,17 @@ def _validate(instance: Any, schema_name: str, what: str) -> None:
         raise ConfigError(f"invalid {what}: {where}: {error.message}")
 
 
+def normalize_run_config(config: dict) -> dict:
+    """Undo command-line typing: `--config seeds=[0,1,2]` reaches the Snakefile as strings."""
+    config = dict(config)
+    seeds = config.get("seeds")
+    if isinstance(seeds, (int, str)):
+        seeds = str(seeds).strip("[]").split(",")
+    if isinstance(seeds, list):
+        config["seeds"] = [int(s) if isinstance(s, str) and s.strip().isdigit() else s for s in seeds]
+    return config
+
+
 def validate_run_config(config: dict) -> None:
     """Check the user's run configuration; raise ConfigError naming the bad key."""
     _validate(config, "config.schema.yaml", "config")

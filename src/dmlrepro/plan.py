@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dmlrepro.cells import REID_MODELS, cell_id, resolve_reid_cell
-from dmlrepro.config import REPO_ROOT, ConfigError, resolve_scale, validate_run_config
+from dmlrepro.config import REPO_ROOT, ConfigError, normalize_run_config, resolve_scale, validate_run_config
 from dmlrepro.specs import load_all_specs, resolve_cell
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 
@@ -79,7 +79,7 @@ def data_root_for(config: dict) -> str:
 
 def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
     """Validate the configuration and derive every cell from the registered paper specs."""
-    config = copy.deepcopy(config)
+    config = normalize_run_config(copy.deepcopy(config))
     validate_run_config(config)
     scale = resolve_scale(config)
     specs = load_all_specs(spec_dir)
