@@ -203,16 +203,15 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         return LowRankFactors(solve_right(a_mm, softmax_nm + indicator), landmark_attention)
 
     def response(self, x: Tensor) -> Tensor:
-        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``.
+        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``: W · E.
 
-        Evaluated as A_nm · (A_mm⁻¹ · (B · V)) — the same product as W·E with W = A_nm A_mm⁻¹ —
-        with A_nm · Z split into softmax · Z + indicator · Z, so that no n × m matrix beyond the
-        softmax is materialised per image (the indicator is one shared n × m constant).
+        W = A_nm A_mm⁻¹ is formed (in float64, see ``solve_right``) rather than evaluating
+        A_nm · (A_mm⁻¹ E): with an ill-conditioned A_mm the latter cancels large terms in float32
+        and diverged a smoke-scale training run, while forming W cancels them in float64.
         """
-        softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
+        weights, landmark_attention = self.low_rank_factors(x)
         landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
-        mixed = solve_left(a_mm, landmark_output)
-        grouped = (softmax_nm @ mixed + indicator @ mixed).transpose(-1, -2)
+        grouped = (weights @ landmark_output).transpose(-1, -2)
         return self.fuse(grouped.reshape(x.shape))
 
     def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
