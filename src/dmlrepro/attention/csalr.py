@@ -257,12 +257,6 @@ def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
     return _solve(a_mm, a_nm, left=False)
 
 
-def solve_left(a_mm: Tensor, rhs: Tensor) -> Tensor:
-    """``A_mm⁻¹ rhs`` (m × c): applying the inverse to the m landmark outputs instead of forming the
-    n × m matrix W is the same product, Eq. 17, with less memory and time."""
-    return _solve(a_mm, rhs, left=True)
-
-
 def _checked_grid(landmark_grid: tuple[int, int], samples: int) -> tuple[int, int]:
     if len(landmark_grid) != 2:
         raise ValueError(f"landmark_grid must be (h', w'), got {landmark_grid!r}")
