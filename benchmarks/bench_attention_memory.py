@@ -9,12 +9,14 @@ The target (CSALR Sec. 4.7's claim, made concrete): CSALR at most 0.2× SA's pea
 most 0.3× its time.
 
 Both modules are measured in ONE invocation under the same conditions: every measurement is a
-fresh worker process of ``dmlrepro.resources.scaling`` (same threads, same malloc setting), SA
-and CSALR alternating ``--repeats`` times so that a change in the machine's load hits both.
-Memory: peak above the process's level before the pass (module and input held), CPU VmHWM or
-CUDA max_memory_allocated; per-module value = median over the repeats.  Time: best pass of each
-worker; per-module value = best over the repeats.  On CPU the default is one thread timed by the
-process's CPU time, which other jobs on a shared machine do not inflate; wall time is printed too.
+pair of fresh worker processes of ``dmlrepro.resources.scaling`` (``measure_point``: one for
+memory, one for time; same threads), SA and CSALR alternating ``--repeats`` times so that a change
+in the machine's load hits both.  Memory: peak above the process's level before the pass (module
+and input held), CPU VmHWM under a 128 KiB malloc mmap threshold (live tensors only) or CUDA
+max_memory_allocated; per-module value = median over the repeats.  Time: best pass of each time
+worker, which runs with glibc's default allocator as training does; per-module value = best over
+the repeats.  On CPU the default is one thread timed by the process's CPU time, which other jobs on
+a shared machine do not inflate; wall time is printed too.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads (default 1, timed by process CPU time; more: wall time)")
     parser.add_argument("--mmap-threshold-kb", type=int, default=128,
-                        help="glibc MALLOC_MMAP_THRESHOLD_ of the workers (0: glibc's default); see dmlrepro.resources.scaling")
+                        help="glibc MALLOC_MMAP_THRESHOLD_ of the memory workers (0: glibc's default); see dmlrepro.resources.scaling")
     args = parser.parse_args(argv)
 
     modules = {"SA (materialised)": Variant("sa"), "CSALR 2 groups x 96": Variant("csalr", 2, landmarks=96)}

@@ -71,6 +71,9 @@ def test_a_tiny_run_writes_csv_and_png_and_sa_grows_faster_than_csalr(tmp_path):
     ]
     assert all(r["device"].startswith("cpu") and r["batch"] == "2" and r["pid"] for r in rows)
     assert len({r["pid"] for r in rows}) == 4  # every point in its own process
+    # ... and its time in another one, with glibc's default allocator (see measure_point)
+    assert all(r["time_pid"] and r["time_pid"] != r["pid"] and "default malloc" in r["clock"] for r in rows)
+    assert all("MALLOC_MMAP_THRESHOLD_" in r["memory_method"] for r in rows)
     peak = {(r["variant"], int(r["positions"])): float(r["peak_mb_per_image"]) for r in rows}
     sa_growth = peak[("sa", 2048)] / peak[("sa", 512)]
     csalr_growth = peak[("csalr-g1", 2048)] / peak[("csalr-g1", 512)]

@@ -16,6 +16,7 @@ from dmlrepro.attention.base import (
     require_group_index,
     require_positive,
 )
+from dmlrepro.attention.landmark_combination import combination_weights, combine_landmark_outputs
 from dmlrepro.attention.registry import register_attention
 
 
@@ -105,7 +106,9 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
       because a strictly positive row-stochastic matrix has no eigenvalue −1, but it becomes
       ill-conditioned when the landmark softmax is sharp;
     - ``B = A_mn = softmax_n(Q'_iᵀ K_j)`` — the landmark attention map (Eq. 13);
-    - ``W = A_nm A_mm⁻¹`` — the combination coefficients (Eq. 14), by ``torch.linalg.solve``;
+    - ``W = A_nm A_mm⁻¹`` — the combination coefficients (Eq. 14), formed in float64 by
+      ``dmlrepro.attention.landmark_combination`` (a pseudo-inverse for batch elements whose A_mm
+      is singular in floating point);
     - ``E = B V_gᵀ`` (landmark output) and ``Y_g = W E`` (Eq. 17).
 
     The G outputs are concatenated and fused by a 1×1 conv C→C (with bias) — "we fuse the
@@ -190,7 +193,7 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         height, width = x.shape[-2:]
         grid = self.grid_for(height, width)
         query, key, query_landmarks, key_landmarks = self._queries_keys(x, grid)
-        indicator = patch_indicator(height, width, grid).to(x)
+        indicator = patch_indicator(height, width, grid).to(x.device)  # float64, see Eq. 14
         identity = torch.eye(grid[0] * grid[1], dtype=x.dtype, device=x.device)
         softmax_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1)
         a_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1) + identity
@@ -200,18 +203,19 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
     def low_rank_factors(self, x: Tensor) -> LowRankFactors:
         """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
         softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
-        return LowRankFactors(solve_right(a_mm, softmax_nm + indicator), landmark_attention)
+        return LowRankFactors(combination_weights(softmax_nm, indicator, a_mm), landmark_attention)
 
     def response(self, x: Tensor) -> Tensor:
         """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``: W · E.
 
-        W = A_nm A_mm⁻¹ is formed (in float64, see ``solve_right``) rather than evaluating
-        A_nm · (A_mm⁻¹ E): with an ill-conditioned A_mm the latter cancels large terms in float32
-        and diverged a smoke-scale training run, while forming W cancels them in float64.
+        W = A_nm A_mm⁻¹ is formed in float64, a chunk of rows at a time, and never held whole
+        (``combine_landmark_outputs``), rather than evaluating A_nm · (A_mm⁻¹ E): with an
+        ill-conditioned A_mm the latter cancels large terms in float32 and diverged a
+        smoke-scale training run, while forming W cancels them in float64.
         """
-        weights, landmark_attention = self.low_rank_factors(x)
+        softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
         landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
-        grouped = (weights @ landmark_output).transpose(-1, -2)
+        grouped = combine_landmark_outputs(softmax_nm, indicator, a_mm, landmark_output)
         return self.fuse(grouped.reshape(x.shape))
 
     def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
@@ -226,35 +230,6 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         require_group_index(group, self.groups)
         weights, landmark_attention = self.low_rank_factors(x)
         return weights[:, group] @ landmark_attention[:, group]
-
-
-def _solve(a_mm: Tensor, rhs: Tensor, left: bool) -> Tensor:
-    """X with A_mm X = rhs (left) or X A_mm = rhs (right), robust to a singular A_mm.
-
-    Solved rather than inverted, in float64 (m ≤ a few hundred, so this is cheap) because A_mm is
-    ill-conditioned when the landmark softmax is sharp.  The paper's claim that Eq. 16 makes A_mm
-    always invertible holds in exact arithmetic only: once a softmax row saturates to one-hot in
-    floating point, softmax + I can be exactly singular (a landmark swap gives eigenvalue −1 of the
-    softmax).  Those batch elements fall back to the pseudo-inverse instead of failing the run.
-    """
-    a_mm64, rhs64 = a_mm.double(), rhs.double()
-    if a_mm.device.type == "meta":  # shape checking only (dmlrepro.validate)
-        return torch.linalg.solve(a_mm64, rhs64, left=left).to(rhs.dtype)
-    singular = (torch.linalg.lu_factor_ex(a_mm64.detach()).info != 0)[..., None, None]
-    if not bool(singular.any()):
-        return torch.linalg.solve(a_mm64, rhs64, left=left).to(rhs.dtype)
-    # Keep singular matrices out of the solve entirely: a NaN there would leak into the gradient
-    # through torch.where (0 · NaN = NaN) even though its value is not selected.
-    identity = torch.eye(a_mm.shape[-1], dtype=a_mm64.dtype, device=a_mm.device)
-    solved = torch.linalg.solve(torch.where(singular, identity, a_mm64), rhs64, left=left)
-    pinv = torch.linalg.pinv(torch.where(singular, a_mm64, identity))
-    pseudo = pinv @ rhs64 if left else rhs64 @ pinv
-    return torch.where(singular, pseudo, solved).to(rhs.dtype)
-
-
-def solve_right(a_mm: Tensor, a_nm: Tensor) -> Tensor:
-    """``W = A_nm A_mm⁻¹``, i.e. the solution of ``W A_mm = A_nm`` (Eq. 14)."""
-    return _solve(a_mm, a_nm, left=False)
 
 
 def _checked_grid(landmark_grid: tuple[int, int], samples: int) -> tuple[int, int]:

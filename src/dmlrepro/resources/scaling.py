@@ -13,19 +13,24 @@ baseline; whether it avoids the n×n map depends on the kernel PyTorch picks on 
 this project's CPU, torch 2.14, with Q/K of 64 and V of 256 channels, its memory still grows as
 n², about a quarter below SA's).
 
-Each point runs in a FRESH subprocess: the CPU peak is the process's high-water resident set
-(VmHWM, reset before the pass; ``dmlrepro.resources.peak_memory``), which nothing earlier in the
-same process can inflate, and the CUDA peak is the allocator's.  The memory is that of the first
-full-size pass (after a warm-up at a small map that starts the thread pools), above what the
-process holds before it (module and input); the time is the best of ``--iterations`` further
-passes, on CPU by default with one thread and measured as the process's CPU time (on a shared
-machine, wall time with several OpenMP threads mostly measures the other jobs; the CSV has wall
-time too).  On CPU the worker runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` at 128 KiB
-(``--mmap-threshold-kb``; 0 keeps glibc's default): every tensor of that size or more is then its
-own mapping, returned to the system when freed, so the high-water mark counts live tensors (as
-CUDA's ``max_memory_allocated`` does) and neither the warm-up's freed memory nor heap
-fragmentation shifts it.  With glibc's default, mid-sized freed blocks stay in the heap and the
-same pass reads 10-70% higher, unevenly across modules.
+Each point runs in two FRESH subprocesses, one for memory and one for time.  The CPU peak is the
+process's high-water resident set (VmHWM, reset before the pass; ``dmlrepro.resources.peak_memory``),
+which nothing earlier in the same process can inflate, and the CUDA peak is the allocator's.  The
+memory is that of the first full-size pass (after a warm-up at a small map that starts the thread
+pools), above what the process holds before it (module and input).  The memory worker runs with
+glibc's ``MALLOC_MMAP_THRESHOLD_`` at 128 KiB (``--mmap-threshold-kb``; 0 keeps glibc's default):
+every tensor of that size or more is then its own mapping, returned to the system when freed, so
+the high-water mark counts live tensors (as CUDA's ``max_memory_allocated`` does) and neither the
+warm-up's freed memory nor heap fragmentation shifts it.  With glibc's default, mid-sized freed
+blocks stay in the heap and the same pass reads 10-70% higher, unevenly across modules.
+
+The time is the best of ``--iterations`` passes after an untimed full-size one, on CPU by default
+with one thread and measured as the process's CPU time (on a shared machine, wall time with
+several OpenMP threads mostly measures the other jobs; the CSV has wall time too).  The time
+worker keeps glibc's default allocator, as training does: under the 128 KiB threshold every
+mid-sized temporary is a fresh mapping that the kernel must fault in and zero, which on this
+machine doubled CSALR's time (1.35 s against 0.68 s for one stage-1 pass at batch 8) and added 6%
+to SA's — a cost of the memory accounting, not of the module.
 
 Points over the memory or time budget are recorded as skipped, with the reason; their numbers are
 never estimated in their place.  A batch smaller than ``--batch`` is used, and recorded, when the
@@ -71,7 +76,7 @@ CSV_FIELDS = (
     "positions", "requested_batch", "batch", "status", "reason", "peak_mb", "peak_mb_per_image",
     "time_s", "time_ms_per_image", "time_s_median", "timed_iterations", "clock", "wall_s", "cpu_s",
     "rss_before_mb",
-    "memory_method", "device", "threads", "torch", "pid", "estimate_mb",
+    "memory_method", "device", "threads", "torch", "pid", "time_pid", "estimate_mb",
 )
 
 
@@ -142,14 +147,19 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def run_point(variant: Variant, height: int, width: int, batch: int, device: str, threads: int,
-              iterations: int) -> dict[str, Any]:
-    """One point, in THIS process (call it in a fresh one: see ``measure_point``)."""
+              iterations: int, phase: str = "memory") -> dict[str, Any]:
+    """One point, in THIS process (call it in a fresh one: see ``measure_point``).
+
+    ``phase="memory"``: the peak of the first full-size pass.  ``phase="time"``: one untimed
+    full-size pass (first-touch costs), then the best of ``iterations`` timed passes."""
     import torch
 
     from dmlrepro.attention import build_attention
     from dmlrepro.resources.peak_memory import peak_memory
     from dmlrepro.training.determinism import resolve_device
 
+    if phase not in ("memory", "time"):
+        raise ValueError(f"phase must be 'memory' or 'time', got {phase!r}")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = resolve_device(device)
@@ -163,26 +173,36 @@ def run_point(variant: Variant, height: int, width: int, batch: int, device: str
         # The loss reads the module's response, so the backward runs through the attention
         # whatever the gate α (0 at initialisation) is.
         module(x).response.square().mean().backward()
+        x.grad = None
+        module.zero_grad(set_to_none=True)
 
     warm = torch.randn(1, STAGE1_CHANNELS, *WARMUP_MAP, device=dev, requires_grad=True)
     step(warm)
-    module.zero_grad(set_to_none=True)
     del warm
     sync()
 
     map_h, map_w = height // STAGE1_STRIDE, width // STAGE1_STRIDE
     x = torch.randn(batch, STAGE1_CHANNELS, map_h, map_w, device=dev, requires_grad=True)
-    rss_before = _rss_mb(os.getpid()) if dev.type == "cpu" else None
+    common = {"status": "measured", "reason": "", "batch": batch, "device": _device_label(dev),
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "pid": os.getpid()}
+    if phase == "memory":
+        rss_before = _rss_mb(os.getpid()) if dev.type == "cpu" else None
+        try:
+            with peak_memory(dev) as peak:
+                step(x)
+        except torch.OutOfMemoryError:
+            return {"status": "skipped", "reason": f"out of device memory at batch {batch}", "batch": batch,
+                    "killed_for": "memory"}
+        return {**common, "peak_mb": peak["peak_mb"], "peak_mb_per_image": peak["peak_mb"] / batch,
+                "rss_before_mb": rss_before, "memory_method": peak["method"]}
+
     try:
-        with peak_memory(dev) as peak:
-            step(x)
+        step(x)  # untimed: first touch of every buffer
     except torch.OutOfMemoryError:
         return {"status": "skipped", "reason": f"out of device memory at batch {batch}", "batch": batch,
                 "killed_for": "memory"}
     wall, cpu = [], []
     for _ in range(iterations):
-        x.grad = None
-        module.zero_grad(set_to_none=True)
         sync()
         start, start_cpu = time.perf_counter(), time.process_time()
         step(x)
@@ -193,17 +213,11 @@ def run_point(variant: Variant, height: int, width: int, batch: int, device: str
     # the machine; with more threads (or on CUDA) only wall time means anything.
     use_cpu_clock = dev.type == "cpu" and torch.get_num_threads() == 1
     timings = sorted(cpu if use_cpu_clock else wall)
-    return {
-        "status": "measured", "reason": "", "batch": batch,
-        "peak_mb": peak["peak_mb"], "peak_mb_per_image": peak["peak_mb"] / batch,
-        "time_s": timings[0], "time_ms_per_image": 1000 * timings[0] / batch,
-        "time_s_median": timings[len(timings) // 2], "timed_iterations": iterations,
-        "clock": "process CPU time, 1 thread" if use_cpu_clock else "wall",
-        "wall_s": min(wall), "cpu_s": min(cpu),
-        "rss_before_mb": rss_before, "memory_method": peak["method"],
-        "device": _device_label(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "pid": os.getpid(),
-    }
+    return {**common,
+            "time_s": timings[0], "time_ms_per_image": 1000 * timings[0] / batch,
+            "time_s_median": timings[len(timings) // 2], "timed_iterations": iterations,
+            "clock": "process CPU time, 1 thread" if use_cpu_clock else "wall",
+            "wall_s": min(wall), "cpu_s": min(cpu)}
 
 
 def _device_label(dev) -> str:
@@ -265,10 +279,36 @@ def _rss_mb(pid: int) -> float | None:
 
 def measure_point(variant: Variant, height: int, width: int, batch: int, device: str, threads: int,
                   iterations: int, budget: Budget, mmap_threshold_kb: int = 128) -> dict[str, Any]:
-    """Run one point in a fresh subprocess, killing it past the memory (CPU: resident set) or time
-    budget; the returned dict has status ``measured`` or ``skipped`` with the reason."""
-    spec = json.dumps({"variant": asdict(variant), "height": height, "width": width, "batch": batch,
-                       "device": device, "threads": threads, "iterations": iterations})
+    """Measure one point in two fresh subprocesses — memory, then time — killing either past the
+    memory (CPU: resident set) or time budget; the returned dict has status ``measured`` or
+    ``skipped`` with the reason.
+
+    Only the memory worker runs with ``MALLOC_MMAP_THRESHOLD_`` (``mmap_threshold_kb``; 0: glibc's
+    default): it makes the high-water mark count live tensors, but it also makes every tensor of
+    128 KiB or more a fresh mapping, page-faulted and zeroed on each allocation — a cost that
+    training with the default allocator does not pay and that falls hardest on modules with many
+    mid-sized temporaries.  The time worker therefore runs with glibc's default allocator."""
+    spec = {"variant": asdict(variant), "height": height, "width": width, "batch": batch,
+            "device": device, "threads": threads, "iterations": iterations}
+    memory = _run_worker({**spec, "phase": "memory"}, threads, budget, mmap_threshold_kb)
+    if memory["status"] != "measured":
+        return memory
+    if memory.get("memory_method", "").startswith("VmHWM"):
+        glibc = f"MALLOC_MMAP_THRESHOLD_={mmap_threshold_kb} KiB" if mmap_threshold_kb > 0 else "glibc default malloc"
+        memory["memory_method"] += f", fresh process, {glibc}"
+    timing = _run_worker({**spec, "phase": "time"}, threads, budget, mmap_threshold_kb=0)
+    if timing["status"] != "measured":
+        return timing
+    time_fields = ("time_s", "time_ms_per_image", "time_s_median", "timed_iterations", "clock", "wall_s", "cpu_s")
+    result = {**memory, **{key: timing[key] for key in time_fields}, "time_pid": timing["pid"]}
+    if timing["device"].startswith("cpu"):
+        result["clock"] += ", glibc default malloc, own process"
+    return result
+
+
+def _run_worker(spec: dict[str, Any], threads: int, budget: Budget, mmap_threshold_kb: int) -> dict[str, Any]:
+    """``run_point`` in a fresh subprocess under the budget (see ``measure_point``)."""
+    batch = spec["batch"]
     src = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
     env.setdefault("OMP_NUM_THREADS", str(threads))
@@ -276,7 +316,7 @@ def measure_point(variant: Variant, height: int, width: int, batch: int, device:
         env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold_kb * 1024)
     else:
         env.pop("MALLOC_MMAP_THRESHOLD_", None)
-    process = subprocess.Popen([sys.executable, "-m", "dmlrepro.resources.scaling", "--worker", spec],
+    process = subprocess.Popen([sys.executable, "-m", "dmlrepro.resources.scaling", "--worker", json.dumps(spec)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     start = time.monotonic()
     while process.poll() is None:
@@ -298,11 +338,7 @@ def measure_point(variant: Variant, height: int, width: int, batch: int, device:
     if process.returncode != 0 or not lines:
         tail = (stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": "skipped", "reason": f"worker failed (exit {process.returncode}): {tail}", "batch": batch}
-    result = json.loads(lines[-1])
-    if result.get("memory_method", "").startswith("VmHWM"):
-        glibc = f"MALLOC_MMAP_THRESHOLD_={mmap_threshold_kb} KiB" if mmap_threshold_kb > 0 else "glibc default malloc"
-        result["memory_method"] += f", fresh process, {glibc}"
-    return result
+    return json.loads(lines[-1])
 
 
 def run_scaling(sizes, variant_list, batch: int, device: str, threads: int, iterations: int,
@@ -378,7 +414,7 @@ def points_from_csv(text: str) -> list[Point]:
     for row in csv.DictReader(io.StringIO(text)):
         variant = Variant(row["attention"], int(row["groups"]),
                           int(row["landmarks"]) if row["landmarks"] else None, int(row["bases"]) if row["bases"] else None)
-        result = {k: (float(v) if k in numeric else int(v) if k in ("batch", "threads", "pid", "timed_iterations") else v)
+        result = {k: (float(v) if k in numeric else int(v) if k in ("batch", "threads", "pid", "time_pid", "timed_iterations") else v)
                   for k, v in row.items() if v != "" and k in CSV_FIELDS and k not in _POINT_KEYS}
         points.append(Point(variant, int(row["input_h"]), int(row["input_w"]), int(row["requested_batch"]), result))
     return points
@@ -487,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         spec = json.loads(args.worker)
         result = run_point(Variant(**spec["variant"]), spec["height"], spec["width"], spec["batch"],
-                           spec["device"], spec["threads"], spec["iterations"])
+                           spec["device"], spec["threads"], spec["iterations"], spec["phase"])
         print(json.dumps(result))
         return 0
     if not args.out_csv or not args.out_png:
