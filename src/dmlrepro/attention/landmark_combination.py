@@ -14,12 +14,16 @@ the way — at PCB's stage 1 (n = 3072, m = 96, 2 groups, batch 8) 18 MB per n×
 twice that in float64, which decides whether CSALR stays under a fifth of SA's memory.  Here
 the forward and backward passes walk the ``n`` rows in chunks and keep only the float32 softmax
 part of A_nm (which softmax's own backward keeps anyway, so saving it again is free), the
-``n × m`` indicator of Eq. 15 (shared by the batch), the ``m × m`` float64 A_mm⁻¹ and the
-landmark output E; the backward pass recomputes each chunk of W.
+``n × m`` indicator of Eq. 15 (shared by the batch), the LU factors of A_mm (``m × m``, float64)
+and the landmark output E; the backward pass solves each chunk of W again.
 
-Gradients, with M = A_mm⁻¹, W = A_nm M, Y = W E and G = ∂L/∂Y:
-``∂L/∂W = G Eᵀ``, ``∂L/∂E = Wᵀ G``, ``∂L/∂A_nm = (∂L/∂W) Mᵀ`` and
-``∂L/∂A_mm = −Mᵀ (A_nmᵀ ∂L/∂W) Mᵀ``.
+Gradients, with Y = W E, W A_mm = A_nm and G = ∂L/∂Y:
+``∂L/∂W = G Eᵀ``, ``∂L/∂E = Wᵀ G``, ``∂L/∂A_nm = (∂L/∂W) A_mm⁻ᵀ`` and
+``∂L/∂A_mm = −Wᵀ ∂L/∂A_nm`` — the formulas, and the operations, of autograd's own backward
+for ``torch.linalg.solve``.  When the rows fit one chunk (as at smoke scale) the results equal
+``reference_combination_weights``'s to the bit (tested; a smoke-scale Duke cell trained the same
+to the last digit), which matters because training through a near-singular A_mm amplifies
+rounding differences: the mathematically equal ``M = A_mm⁻¹`` formulation diverged that cell.
 
 A_mm can be exactly singular in floating point (a saturated landmark softmax, see
 ``CompressedSelfAttentionLowRank``).  A batch with such an element goes through
@@ -34,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-#: Elements of one float64 chunk ``[..., rows, max(m, d)]``: 2**20 doubles = 8 MiB per temporary.
+#: Elements of one float64 chunk ``[k, n, max(m, d)]``: 2**20 doubles = 8 MiB per temporary.
 CHUNK_ELEMENTS = 2**20
 
 
@@ -61,7 +65,7 @@ def reference_combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: T
     """W by autograd through a float64 solve: the reference for tests and the path for singular
     A_mm, whose batch elements use the pseudo-inverse instead of failing the run."""
     a_mm64 = a_mm.double()
-    a_nm64 = softmax_nm.double() + indicator.to(device=softmax_nm.device, dtype=torch.float64)
+    a_nm64 = (softmax_nm + indicator.to(softmax_nm)).double()
     if a_mm.device.type == "meta":  # shape checking only (dmlrepro.validate)
         return torch.linalg.solve(a_mm64, a_nm64, left=False).to(softmax_nm.dtype)
     singular = _singular(a_mm)[..., None, None]
@@ -84,65 +88,80 @@ def _any_singular(a_mm: Tensor) -> bool:
     return bool(_singular(a_mm).any())
 
 
-def _row_chunks(rows: int, batch_elements: int, columns: int) -> list[slice]:
-    step = max(1, CHUNK_ELEMENTS // max(1, batch_elements * columns))
-    return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
-
-
 class _CombinedLandmarkOutputs(torch.autograd.Function):
-    """Yᵀ = ((S + 𝟙) M E)ᵀ with M = A_mm⁻¹, row-chunked, W in float64; see the module docstring."""
+    """Yᵀ = (W E)ᵀ with W A_mm = S + 𝟙, W in float64, a few batch elements at a time; see the
+    module docstring.
+
+    The arithmetic is, batch element for batch element, that of autograd through
+    ``solve(A_mm, (S + 𝟙).double(), left=False)``, a cast and a matmul: one LU factorisation of
+    A_mm, W by ``lu_solve`` against it, ∂L/∂A_nm = ∂L/∂W A_mm⁻ᵀ by ``lu_solve`` with the adjoint
+    and ∂L/∂A_mm = −Wᵀ ∂L/∂A_nm.  Chunking over batch elements (each one's n rows whole) rather
+    than over rows keeps every sum over the n positions in one matrix product, so the chunks
+    change nothing, to the bit.
+    """
 
     @staticmethod
     def forward(ctx, softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor, landmark_output: Tensor) -> Tensor:  # type: ignore[override]
-        inverse = torch.linalg.inv(a_mm.detach().double())
-        indicator64 = indicator.to(device=softmax_nm.device, dtype=torch.float64)
-        rows = softmax_nm.shape[-2]
+        batch_shape = softmax_nm.shape[:-2]
+        if a_mm.shape[:-2] != batch_shape or landmark_output.shape[:-2] != batch_shape:
+            raise ValueError(f"A_nm, A_mm and E need the same batch shape, got {tuple(softmax_nm.shape)}, "
+                             f"{tuple(a_mm.shape)}, {tuple(landmark_output.shape)}")
+        rows, landmarks = softmax_nm.shape[-2:]
         channels = landmark_output.shape[-1]
-        batch_shape = torch.broadcast_shapes(softmax_nm.shape[:-2], landmark_output.shape[:-2])
-        output = softmax_nm.new_empty(*batch_shape, channels, rows)
-        for chunk in _chunks(softmax_nm, landmark_output):
-            weights = _weights_chunk(softmax_nm, indicator64, inverse, chunk)
-            output[..., chunk] = (weights @ landmark_output).mT
-        ctx.save_for_backward(softmax_nm, indicator64, inverse, landmark_output)
+        softmax_flat = softmax_nm.reshape(-1, rows, landmarks)
+        output_flat = landmark_output.reshape(-1, landmarks, channels)
+        lu, pivots = torch.linalg.lu_factor(a_mm.detach().reshape(-1, landmarks, landmarks).double())
+        indicator = indicator.to(device=softmax_nm.device, dtype=softmax_nm.dtype)
+        output = softmax_nm.new_empty(softmax_flat.shape[0], channels, rows)
+        for chunk in _batch_chunks(softmax_flat, output_flat):
+            weights = _weights(softmax_flat[chunk], indicator, lu[chunk], pivots[chunk]).to(softmax_nm.dtype)
+            output[chunk] = (weights @ output_flat[chunk]).mT
+        ctx.save_for_backward(softmax_flat, indicator, lu, pivots, output_flat)
+        ctx.shapes = (softmax_nm.shape, a_mm.shape, landmark_output.shape)
         ctx.a_mm_dtype = a_mm.dtype
-        return output
+        return output.reshape(*batch_shape, channels, rows)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor | None]:  # type: ignore[override]
-        softmax_nm, indicator64, inverse, landmark_output = ctx.saved_tensors
+        softmax_flat, indicator, lu, pivots, output_flat = ctx.saved_tensors
+        nm_shape, mm_shape, landmark_output_shape = ctx.shapes
         want_nm, _, want_mm, want_output = ctx.needs_input_grad
-        grad_nm = torch.empty_like(softmax_nm) if want_nm else None
-        grad_output_landmarks = torch.zeros_like(landmark_output) if want_output else None
-        # A_nmᵀ ∂L/∂W, accumulated over the row chunks: [..., m, m] in float64.
-        nm_t_grad_weights = torch.zeros_like(inverse) if want_mm else None
-        inverse_t = inverse.mT
-        for chunk in _chunks(softmax_nm, landmark_output):
-            grad_rows = grad_output[..., chunk].mT  # ∂L/∂Y for these rows, [..., r, d]
+        grad_flat = grad_output.reshape(-1, *grad_output.shape[-2:])
+        grad_nm = torch.empty_like(softmax_flat) if want_nm else None
+        grad_output_landmarks = torch.empty_like(output_flat) if want_output else None
+        grad_mm = torch.empty(lu.shape, dtype=ctx.a_mm_dtype, device=lu.device) if want_mm else None
+        for chunk in _batch_chunks(softmax_flat, output_flat):
+            grad_rows = grad_flat[chunk].mT  # ∂L/∂Y, [k, n, d]
+            weights = None
+            if grad_output_landmarks is not None or grad_mm is not None:
+                weights = _weights(softmax_flat[chunk], indicator, lu[chunk], pivots[chunk])
             if grad_output_landmarks is not None:
-                weights = _weights_chunk(softmax_nm, indicator64, inverse, chunk)
-                grad_output_landmarks += weights.mT @ grad_rows
-            if grad_nm is None and nm_t_grad_weights is None:
+                grad_output_landmarks[chunk] = weights.to(softmax_flat.dtype).mT @ grad_rows
+            if grad_nm is None and grad_mm is None:
                 continue
-            grad_weights = (grad_rows @ landmark_output.mT).double()
+            grad_weights = (grad_rows @ output_flat[chunk].mT).double()
+            grad_a_nm = torch.linalg.lu_solve(lu[chunk], pivots[chunk], grad_weights, left=False, adjoint=True)
             if grad_nm is not None:
-                grad_nm[..., chunk, :] = grad_weights @ inverse_t
-            if nm_t_grad_weights is not None:
-                a_nm = softmax_nm[..., chunk, :] + indicator64[chunk]  # promotes to float64
-                nm_t_grad_weights += a_nm.mT @ grad_weights
-        grad_mm = None
-        if nm_t_grad_weights is not None:
-            grad_mm = (-(inverse_t @ nm_t_grad_weights @ inverse_t)).to(ctx.a_mm_dtype)
-        return grad_nm, None, grad_mm, grad_output_landmarks
+                grad_nm[chunk] = grad_a_nm
+            if grad_mm is not None:
+                grad_mm[chunk] = -(weights.mT @ grad_a_nm)
+        return (
+            None if grad_nm is None else grad_nm.reshape(nm_shape),
+            None,
+            None if grad_mm is None else grad_mm.reshape(mm_shape),
+            None if grad_output_landmarks is None else grad_output_landmarks.reshape(landmark_output_shape),
+        )
 
 
-def _chunks(softmax_nm: Tensor, landmark_output: Tensor) -> list[slice]:
-    rows, landmarks = softmax_nm.shape[-2:]
-    batch_elements = softmax_nm[..., 0, 0].numel()
-    return _row_chunks(rows, batch_elements, max(landmarks, landmark_output.shape[-1]))
+def _batch_chunks(softmax_flat: Tensor, output_flat: Tensor) -> list[slice]:
+    """Slices of the flattened batch whose float64 ``[k, n, max(m, d)]`` temporaries stay near
+    ``CHUNK_ELEMENTS`` (at least one batch element each)."""
+    elements, rows, landmarks = softmax_flat.shape
+    step = max(1, CHUNK_ELEMENTS // max(1, rows * max(landmarks, output_flat.shape[-1])))
+    return [slice(start, min(start + step, elements)) for start in range(0, elements, step)]
 
 
-def _weights_chunk(softmax_nm: Tensor, indicator64: Tensor, inverse: Tensor, chunk: slice) -> Tensor:
-    """Rows ``chunk`` of W = (S + 𝟙) M, formed in float64 and rounded to S's dtype."""
-    a_nm = softmax_nm[..., chunk, :] + indicator64[chunk]  # promotes to float64
-    return (a_nm @ inverse).to(softmax_nm.dtype)
+def _weights(softmax_nm: Tensor, indicator: Tensor, lu: Tensor, pivots: Tensor) -> Tensor:
+    """W in float64, the solution of W A_mm = S + 𝟙 (A_nm summed in S's dtype, as the reference)."""
+    return torch.linalg.lu_solve(lu, pivots, (softmax_nm + indicator).double(), left=False)

@@ -29,8 +29,8 @@ with one thread and measured as the process's CPU time (on a shared machine, wal
 several OpenMP threads mostly measures the other jobs; the CSV has wall time too).  The time
 worker keeps glibc's default allocator, as training does: under the 128 KiB threshold every
 mid-sized temporary is a fresh mapping that the kernel must fault in and zero, which on this
-machine doubled CSALR's time (1.35 s against 0.68 s for one stage-1 pass at batch 8) and added 6%
-to SA's — a cost of the memory accounting, not of the module.
+machine made one stage-1 pass at batch 8 take 1.38 s instead of 0.82 s for CSALR and 3.69 s instead
+of 3.50 s for SA — a cost of the memory accounting, not of the module.
 
 Points over the memory or time budget are recorded as skipped, with the reason; their numbers are
 never estimated in their place.  A batch smaller than ``--batch`` is used, and recorded, when the
