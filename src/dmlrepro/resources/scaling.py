@@ -445,9 +445,11 @@ def plot(points: list[Point], title: str):
             order.append(point.variant)
     groups = sorted({v.groups for v in order if v.attention in ("csa", "csalr")})
     clocks = sorted({p.result["clock"] for p in points if p.result.get("status") == "measured"})
-    panels = (("peak_mb_per_image", "peak memory, MB per image"),
-              ("time_ms_per_image", f"time, ms per image ({', '.join(clocks) or 'wall'})"))
-    for axis, (key, label) in zip(axes, panels):
+    methods = sorted({p.result["memory_method"] for p in points if p.result.get("status") == "measured"})
+    panels = (("peak_mb_per_image", "peak memory, MB per image", "; ".join(methods)),
+              ("time_ms_per_image", "time, ms per image", "; ".join(clocks) or "wall"))
+    for axis, (key, label, how) in zip(axes, panels):
+        axis.set_title(how, fontsize=7, wrap=True)
         for variant in order:
             measured = [p for p in points if p.variant == variant and p.result.get("status") == "measured"]
             if not measured:
