@@ -50,9 +50,11 @@ def combine_landmark_outputs(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor
     ``landmark_output`` E = B Vᵀ ``[..., m, d]``.  The result comes channels-first, the layout of
     the feature map, so that no transposed copy is needed before the fusing convolution.
     """
-    if softmax_nm.device.type == "meta" or _any_singular(a_mm):
-        return (reference_combination_weights(softmax_nm, indicator, a_mm) @ landmark_output).mT
-    return _CombinedLandmarkOutputs.apply(softmax_nm, indicator, a_mm, landmark_output)
+    if softmax_nm.device.type != "meta":
+        lu, pivots, info = torch.linalg.lu_factor_ex(a_mm.detach().double())
+        if not bool((info != 0).any()):
+            return _CombinedLandmarkOutputs.apply(softmax_nm, indicator, a_mm, landmark_output, lu, pivots)
+    return (reference_combination_weights(softmax_nm, indicator, a_mm) @ landmark_output).mT
 
 
 def combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor) -> Tensor:
@@ -84,10 +86,6 @@ def _singular(a_mm: Tensor) -> Tensor:
     return torch.linalg.lu_factor_ex(a_mm.detach().double()).info != 0
 
 
-def _any_singular(a_mm: Tensor) -> bool:
-    return bool(_singular(a_mm).any())
-
-
 class _CombinedLandmarkOutputs(torch.autograd.Function):
     """Yᵀ = (W E)ᵀ with W A_mm = S + 𝟙, W in float64, a few batch elements at a time; see the
     module docstring.
@@ -101,7 +99,9 @@ class _CombinedLandmarkOutputs(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor, landmark_output: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor, landmark_output: Tensor,  # type: ignore[override]
+                lu: Tensor, pivots: Tensor) -> Tensor:
+        """``lu``, ``pivots``: A_mm's float64 LU factors (``torch.linalg.lu_factor_ex``)."""
         batch_shape = softmax_nm.shape[:-2]
         if a_mm.shape[:-2] != batch_shape or landmark_output.shape[:-2] != batch_shape:
             raise ValueError(f"A_nm, A_mm and E need the same batch shape, got {tuple(softmax_nm.shape)}, "
@@ -110,7 +110,7 @@ class _CombinedLandmarkOutputs(torch.autograd.Function):
         channels = landmark_output.shape[-1]
         softmax_flat = softmax_nm.reshape(-1, rows, landmarks)
         output_flat = landmark_output.reshape(-1, landmarks, channels)
-        lu, pivots = torch.linalg.lu_factor(a_mm.detach().reshape(-1, landmarks, landmarks).double())
+        lu, pivots = lu.reshape(-1, landmarks, landmarks), pivots.reshape(-1, landmarks)
         indicator = indicator.to(device=softmax_nm.device, dtype=softmax_nm.dtype)
         output = softmax_nm.new_empty(softmax_flat.shape[0], channels, rows)
         for chunk in _batch_chunks(softmax_flat, output_flat):
@@ -123,10 +123,10 @@ class _CombinedLandmarkOutputs(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor | None]:  # type: ignore[override]
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         softmax_flat, indicator, lu, pivots, output_flat = ctx.saved_tensors
         nm_shape, mm_shape, landmark_output_shape = ctx.shapes
-        want_nm, _, want_mm, want_output = ctx.needs_input_grad
+        want_nm, _, want_mm, want_output = ctx.needs_input_grad[:4]
         grad_flat = grad_output.reshape(-1, *grad_output.shape[-2:])
         grad_nm = torch.empty_like(softmax_flat) if want_nm else None
         grad_output_landmarks = torch.empty_like(output_flat) if want_output else None
@@ -151,6 +151,8 @@ class _CombinedLandmarkOutputs(torch.autograd.Function):
             None,
             None if grad_mm is None else grad_mm.reshape(mm_shape),
             None if grad_output_landmarks is None else grad_output_landmarks.reshape(landmark_output_shape),
+            None,
+            None,
         )
 
 
