@@ -29,7 +29,7 @@ from dmlrepro.config import load_scales
 from dmlrepro.models.build import build_reid_model
 from dmlrepro.models.pcb import pcb_loss
 from dmlrepro.resources.measure_aianet import measure_aianet
-from dmlrepro.resources.peak_memory import peak_memory
+from dmlrepro.resources.peak_memory import child_process_env, peak_memory
 from dmlrepro.training.determinism import resolve_device
 from dmlrepro.training.provenance import device_name, provenance
 
@@ -38,7 +38,7 @@ MEMORY_METRICS = frozenset({"memory_mb", "inference_memory_mb"})
 TIME_METRICS = frozenset({"fps", "inference_time_ms"})
 REID_METRICS = frozenset({"params", "flops"}) | MEMORY_METRICS | TIME_METRICS
 #: glibc's mmap threshold of the memory-measuring child process (see ``measure_memory_apart``).
-MEMORY_MMAP_THRESHOLD = 128 * 1024
+MEMORY_MMAP_THRESHOLD_KB = 128
 
 
 def paper_scale_cell(paper_cell: dict) -> dict:
@@ -133,32 +133,14 @@ def measure_memory_apart(argv: list[str], memory_wanted: set[str]) -> dict:
     default allocator (see ``dmlrepro.resources.scaling``)."""
     with tempfile.TemporaryDirectory(prefix="dmlrepro-memory-") as tmp:
         out = Path(tmp) / "memory.json"
-        child_argv = _replace_option(_replace_option(argv, "--out", str(out)), "--metrics", ",".join(sorted(memory_wanted)))
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MEMORY_MMAP_THRESHOLD)}
-        src = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
-        completed = subprocess.run([sys.executable, "-m", "dmlrepro.resources.measure", *child_argv], env=env,
-                                   capture_output=True, text=True)
+        # argparse keeps the last value of a repeated option: these override the parent's.
+        child_argv = [*argv, "--out", str(out), "--metrics", ",".join(sorted(memory_wanted))]
+        completed = subprocess.run([sys.executable, "-m", "dmlrepro.resources.measure", *child_argv],
+                                   env=child_process_env(MEMORY_MMAP_THRESHOLD_KB), capture_output=True, text=True)
         if completed.returncode != 0:
             tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"the memory-measuring child process failed (exit {completed.returncode}): {tail}")
         return json.loads(out.read_text())
-
-
-def _replace_option(argv: list[str], option: str, value: str) -> list[str]:
-    """``argv`` with ``option``'s value set to ``value`` (both ``--opt v`` and ``--opt=v`` forms)."""
-    result, skip = [], False
-    for index, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg == option:
-            skip = index + 1 < len(argv)
-            continue
-        if arg.startswith(option + "="):
-            continue
-        result.append(arg)
-    return [*result, option, value]
 
 
 def _merge_memory(result: dict, memory: dict) -> None:
@@ -172,11 +154,10 @@ def _merge_memory(result: dict, memory: dict) -> None:
     method = memory["setup"].get("memory_method")
     if method:
         if method.startswith("VmHWM"):
-            method += f", own process, MALLOC_MMAP_THRESHOLD_={MEMORY_MMAP_THRESHOLD // 1024} KiB"
+            method += f", own process, MALLOC_MMAP_THRESHOLD_={MEMORY_MMAP_THRESHOLD_KB} KiB"
         result["setup"]["memory_method"] = method
-    for key in ("train_batch",):
-        if key in memory["setup"]:
-            result["setup"][key] = memory["setup"][key]
+    if "train_batch" in memory["setup"]:
+        result["setup"]["train_batch"] = memory["setup"]["train_batch"]
 
 
 def main(argv: list[str] | None = None) -> int:

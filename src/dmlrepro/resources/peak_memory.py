@@ -7,6 +7,7 @@ CUDA: the caching allocator's `max_memory_allocated`, reset before the work.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,3 +53,19 @@ def peak_memory(device: torch.device) -> Iterator[dict]:
     yield result
     result["peak_mb"] = (_status_kb("VmHWM") - start) / 1024
     result["method"] = "VmHWM after clear_refs (process resident set)"
+
+
+def child_process_env(mmap_threshold_kb: int) -> dict[str, str]:
+    """The environment of a measuring child process: this checkout's ``src`` importable, and
+    glibc's ``MALLOC_MMAP_THRESHOLD_`` at ``mmap_threshold_kb`` (0: glibc's default, dynamic one).
+
+    A fixed threshold of 128 KiB makes every tensor of that size or more its own mapping, returned
+    to the system when freed, so VmHWM counts live tensors only (as CUDA's allocator peak does);
+    it also makes each such allocation a fresh, zeroed mapping, so time is measured without it."""
+    src = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    if mmap_threshold_kb > 0:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold_kb * 1024)
+    else:
+        env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    return env

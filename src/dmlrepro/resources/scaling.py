@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlrepro.atomic_io import atomic_write, atomic_write_text
+from dmlrepro.resources.peak_memory import child_process_env
 
 #: ResNet-50 stage 1 (layer1): 256 channels at stride 4 (CSALR/CSA put a module after it).
 STAGE1_CHANNELS = 256
@@ -309,13 +310,8 @@ def measure_point(variant: Variant, height: int, width: int, batch: int, device:
 def _run_worker(spec: dict[str, Any], threads: int, budget: Budget, mmap_threshold_kb: int) -> dict[str, Any]:
     """``run_point`` in a fresh subprocess under the budget (see ``measure_point``)."""
     batch = spec["batch"]
-    src = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    env = child_process_env(mmap_threshold_kb)
     env.setdefault("OMP_NUM_THREADS", str(threads))
-    if mmap_threshold_kb > 0:
-        env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold_kb * 1024)
-    else:
-        env.pop("MALLOC_MMAP_THRESHOLD_", None)
     process = subprocess.Popen([sys.executable, "-m", "dmlrepro.resources.scaling", "--worker", json.dumps(spec)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     start = time.monotonic()
