@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dmlrepro.errors import UserError
+
 import copy
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 SCALES_PATH = REPO_ROOT / "config" / "scales.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """An invalid configuration value; the message names the key and the valid choices."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from dmlrepro.errors import UserError
+
 Item = tuple[str, int, int]
 """``(img_path, pid, camid)``."""
 
@@ -31,7 +33,7 @@ JUNK_PID = -1
 """Market-1501 marks partial or bad detections with pid -1; torchreid drops them at load."""
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(UserError):
     """A dataset folder that does not have the expected layout; the one-line message names the
     offending path, the expected layout, and how to fix it."""
 

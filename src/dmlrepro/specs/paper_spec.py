@@ -8,6 +8,8 @@ line naming the file, the table and row, and what is wrong.
 
 from __future__ import annotations
 
+from dmlrepro.errors import UserError
+
 import copy
 import difflib
 import functools
@@ -40,7 +42,7 @@ PERCENT_METRICS = frozenset(
 _SET_VALUED_KEYS = ("stages", "layers", "descriptors")
 
 
-class PaperSpecError(ValueError):
+class PaperSpecError(UserError):
     """A paper spec that does not load; the message is one line: file, where, what."""
 
 
