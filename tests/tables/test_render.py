@@ -10,7 +10,7 @@ import pytest
 
 from dmlrepro.plan import build_plan
 from dmlrepro.tables import collect_table, diff_rows, render_table
-from dmlrepro.tables.diff import IN_INTERVAL, NOT_COMPARABLE, OUTSIDE, WITHIN
+from dmlrepro.tables.diff import NOT_COMPUTED, OUTSIDE, REFERENCE_ROW, WITHIN
 
 BASE = {"scale": "smoke", "seeds": [0, 1], "device": "auto", "pretrained": "auto", "data_root": None}
 
@@ -20,8 +20,15 @@ def plan():
     return build_plan(dict(BASE))
 
 
+@pytest.fixture(scope="module")
+def paper_plan(tmp_path_factory):
+    """The paper's setting on a (stand-in) real data root."""
+    return build_plan({**BASE, "scale": "paper", "data_root": str(tmp_path_factory.mktemp("reid"))})
+
+
 def fake_results(tmp_path, plan, table, value_of):
-    """Write metrics files for every cell of a table; `value_of(cell, metric, seed)` gives values."""
+    """Write metrics files for every cell of a table as the trainer does (metrics, the resolved
+    cell, provenance); `value_of(cell, metric, seed)` gives values."""
     table_plan = plan.tables[("csalr", table)]
     for by_dataset in table_plan.cells.values():
         for cid in by_dataset.values():
@@ -29,7 +36,8 @@ def fake_results(tmp_path, plan, table, value_of):
                 path = tmp_path / cid / f"seed{seed}" / "metrics.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 metrics = {m: value_of(plan.cells.get(cid), m, seed) for m in ("rank1", "rank5", "rank10", "map", "memory_mb", "fps")}
-                path.write_text(json.dumps({"metrics": metrics, "provenance": {"commit": "abcdef1234567", "device": "cpu: test"}}))
+                path.write_text(json.dumps({"metrics": metrics, "cell": plan.cells[cid],
+                                            "provenance": {"commit": "abcdef1234567", "device": "cpu: test"}}))
     return lambda cid, seed: tmp_path / cid / f"seed{seed}" / "metrics.json"
 
 
@@ -42,35 +50,34 @@ def test_table1_keeps_reported_only_rows_and_shows_deltas(tmp_path, plan):
     # PCB Market R-1: mean of 50 and 51 vs 92.3, with the 95% t-interval 50.5 ± 12.706·0.5
     assert "50.5±0.7 [44.1, 56.9] (92.3, Δ -41.8)" in md
     assert "NOT comparable" in md and "abcdef1234" in md
+    assert "Data: synthetic (data/synthetic)." in md
     for ext in ("csv", "tex", "diff.csv"):
         assert (tmp_path / f"table1.{ext}").exists()
     rows = list(csv.DictReader(io.StringIO((tmp_path / "table1.diff.csv").read_text())))
-    # 8 computed rows × 12 columns; reported-only rows are not diffed
-    assert len(rows) == 8 * 12
-    assert {r["verdict"] for r in rows} == {NOT_COMPARABLE}
+    # every row × 12 columns: 8 computed rows and 3 reported-only ones
+    assert len(rows) == 11 * 12
+    computed = [r for r in rows if r["status"] == "computed"]
+    assert len(computed) == 8 * 12
+    plain = "not comparable: synthetic data; input 128x64 (paper 384x128); 16 epochs (paper 100); " \
+        "backbone from scratch (paper ImageNet); backbone blocks [1, 1, 1, 1] (paper [3, 4, 6, 3]); " \
+        "backbone width 16 (paper 64); batch 32 (paper 64); lr 0.05 (paper 0.1); lr schedule step 12 (paper 40); " \
+        "gradient clipping at 5.0 (paper none); backbone lr x1.0 (paper x0.1); attention lr x0.1 (paper x1.0); "
+    rpp = {row_name for row_name in {r["row"] for r in computed} if "RPP" in row_name}
+    assert rpp and {r["verdict"] for r in computed if r["row"] not in rpp} == {plain + "reduced dim 64 (paper 256)"}
+    # the RPP phases only matter to PCB-RPP rows
+    assert {r["verdict"] for r in computed if r["row"] in rpp} == {
+        plain + "7 PCB epochs before RPP (paper 40); 2 RPP classifier-only epochs (paper 10); reduced dim 64 (paper 256)"}
+    assert {r["verdict"] for r in rows if r["status"] == "reported-only"} == {NOT_COMPUTED}
 
 
-def test_paper_scale_verdicts_use_the_tolerance(tmp_path, plan):
-    result = fake_results(tmp_path, plan, "table2", lambda cell, metric, seed: 93.6 if cell["attention_params"]["samples"] == 24 else 0.0)
-    table = collect_table(plan.tables[("csalr", "table2")], plan.specs["csalr"], "paper", BASE["seeds"], result)
+def test_paper_setting_verdicts_use_the_tolerance(tmp_path, paper_plan):
+    result = fake_results(tmp_path, paper_plan, "table2", lambda cell, metric, seed: 93.6 if cell["attention_params"]["samples"] == 24 else 0.0)
+    table = collect_table(paper_plan.tables[("csalr", "table2")], paper_plan.specs["csalr"], "paper", BASE["seeds"], result)
     verdicts = {(r["row"], r["column_id"]): r["verdict"] for r in diff_rows(table)}
     assert verdicts[("PCB + CSALR | 24", "market1501.rank1")] == WITHIN  # 93.6 reported
     assert verdicts[("PCB + CSALR | 24", "market1501.map")] == OUTSIDE  # 82.1 reported
     assert verdicts[("PCB + CSALR | 96", "market1501.rank1")] == OUTSIDE
-
-
-def test_reported_value_inside_the_seed_interval_gets_its_own_verdict(tmp_path, plan):
-    # 24-sample Market R-1 reported 93.6: seeds give 90 and 96 → mean 93 (Δ −0.6, within 1.0);
-    # 48-sample reported 93.8: seeds 88 and 97 → mean 92.5, Δ −1.3 > 1.0 but 93.8 lies in the interval.
-    values = {24: (90.0, 96.0), 48: (88.0, 97.0), 96: (0.0, 0.5), 192: (0.0, 0.5)}
-    result = fake_results(tmp_path, plan, "table2", lambda cell, metric, seed: values[cell["attention_params"]["samples"]][seed])
-    table = collect_table(plan.tables[("csalr", "table2")], plan.specs["csalr"], "paper", BASE["seeds"], result)
-    rows = {(r["row"], r["column_id"]): r for r in diff_rows(table)}
-    assert rows[("PCB + CSALR | 24", "market1501.rank1")]["verdict"] == WITHIN
-    assert rows[("PCB + CSALR | 48", "market1501.rank1")]["verdict"] == IN_INTERVAL
-    assert rows[("PCB + CSALR | 96", "market1501.rank1")]["verdict"] == OUTSIDE
-    low, high = rows[("PCB + CSALR | 48", "market1501.rank1")]["ci95_low"], rows[("PCB + CSALR | 48", "market1501.rank1")]["ci95_high"]
-    assert low < 93.8 < high
+    assert "ran in the paper's setting on real data" in render_table(table, str(tmp_path / "table2"))
 
 
 def test_resource_table_is_compared_as_ratios_to_pcb(tmp_path, plan):
@@ -87,7 +94,9 @@ def test_resource_table_is_compared_as_ratios_to_pcb(tmp_path, plan):
         path.write_text(json.dumps({"metrics": metrics}))
     table = collect_table(table_plan, plan.specs["csalr"], "smoke", [0], None, lambda rid: tmp_path / rid / "resources.json")
     rows = diff_rows(table)
-    assert reported and all(r["verdict"] == WITHIN for r in rows if r["reported"] is not None)
+    pcb = [r for r in rows if r["row"] == "PCB | —"]
+    assert {r["verdict"] for r in pcb} == {REFERENCE_ROW}
+    assert reported and all(r["verdict"] == WITHIN for r in rows if r["reported"] is not None and r["row"] != "PCB | —")
     sa = next(r for r in rows if r["row"] == "PCB + SA | 1" and r["column_id"] == "memory_mb")
     assert sa["reported_compared"] == pytest.approx(300.68 / 137.64)
 

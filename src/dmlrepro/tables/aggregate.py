@@ -1,4 +1,6 @@
-"""Collect the measured value of every computed table cell from the jobs' result files."""
+"""Collect the measured value of every computed table cell from the jobs' result files, with what
+each run recorded about itself: its deviations from the paper's setting (comparability.py), the
+data it read, the machine it ran on, reused weights and nondeterministic kernels."""
 
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ class Measurement:
     """One table cell measured over seeds."""
 
     values: list[float]
+    #: every deviation of the runs from the paper's setting, in order, without repeats (accuracy
+    #: cells; resource rows are measured at the paper's architecture and have none)
+    deviations: list[str] = field(default_factory=list)
+    devices: set[str] = field(default_factory=set)
+    hosts: set[str] = field(default_factory=set)
 
     @property
     def n(self) -> int:
@@ -25,6 +32,11 @@ class Measurement:
     @property
     def std(self) -> float:
         return statistics.stdev(self.values) if self.n > 1 else 0.0
+
+    def half_width(self, confidence: float = 0.95) -> float | None:
+        """Half the width of the Student-t interval of the mean; None with fewer than 2 seeds."""
+        interval = self.interval(confidence)
+        return None if interval is None else (interval[1] - interval[0]) / 2
 
     def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
         """Student-t confidence interval of the mean over seeds; None with fewer than 2 seeds."""
@@ -51,6 +63,21 @@ class MeasuredTable:
     commits: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
     dirty: bool = False
+    #: (row index, column id) → the reported number exactly as the spec writes it ("0.60")
+    literals: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: what the accuracy cells' data was ("synthetic (data/synthetic)", "market1501 from /data")
+    data: set[str] = field(default_factory=set)
+    #: one line per run that reused finished weights (provenance `reused_weights`)
+    reused_weights: set[str] = field(default_factory=set)
+    #: nondeterministic kernels that warned in any run (provenance `nondeterministic_ops`)
+    nondeterministic_ops: set[str] = field(default_factory=set)
+
+    def deviations(self) -> list[str]:
+        """Every deviation of any accuracy cell, in first-seen order."""
+        seen: dict[str, None] = {}
+        for measurement in self.cells.values():
+            seen.update(dict.fromkeys(measurement.deviations))
+        return list(seen)
 
 
 def _read(path: Path) -> dict:
@@ -60,18 +87,45 @@ def _read(path: Path) -> dict:
         raise ValueError(f"result file {path} is missing or unreadable ({exc}); rerun the workflow") from None
 
 
-def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], result_path, resource_path=None) -> MeasuredTable:
-    """`result_path(cell_id, seed)` gives a training cell's metrics.json; `resource_path(row_id)`
-    a resource row's resources.json (measured once: machine, not seed, dependent)."""
-    table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
-    from dmlrepro.specs.paper_spec import RESOURCE_METRICS
+def _literals(table_id: str, paper: str, spec_path) -> dict[tuple[int, str], str]:
+    from dmlrepro.specs.paper_spec import reported_literals
 
+    if spec_path is None:
+        from dmlrepro.plan import SPEC_DIR
+
+        spec_path = SPEC_DIR / f"{paper}.yaml"
+    if not Path(spec_path).is_file():
+        return {}
+    return {(index, column): text for (tid, index, column), text in reported_literals(spec_path).items() if tid == table_id}
+
+
+def _reused_line(reused: dict) -> str:
+    version = reused.get("code_version") or "unknown"
+    commit = str(reused.get("commit") or "unknown")[:10]
+    same = {True: "same code", False: "OTHER code"}.get(reused.get("same_code"), "code unknown")
+    return f"code version {version}, commit {commit} ({same})"
+
+
+def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], result_path, resource_path=None,
+                  *, paper_setting: dict | None = None, spec_path=None) -> MeasuredTable:
+    """`result_path(cell_id, seed)` gives a training cell's metrics.json; `resource_path(row_id)`
+    a resource row's resources.json (measured once: machine, not seed, dependent).
+
+    `paper_setting` is the setting the paper's numbers were obtained in (default: the `paper`
+    preset, comparability.paper_setting); `spec_path` the spec file whose literals give the
+    printed precision (default: paper_tables/<paper>.yaml)."""
+    from dmlrepro.specs.paper_spec import RESOURCE_METRICS
+    from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
+
+    table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
+    table.literals = _literals(table_plan.table_id, table_plan.paper, spec_path)
+    setting = None
     for row_index, by_dataset in table_plan.cells.items():
         for column in table_plan.spec["columns"]:
             key = "" if column["metric"] in RESOURCE_METRICS else column.get("dataset")
             if key not in by_dataset:
                 continue
-            values = []
+            measurement = Measurement([])
             sources = [Path(resource_path(by_dataset[key]))] if key == "" else [Path(result_path(by_dataset[key], seed)) for seed in seeds]
             for source in sources:
                 record = _read(source)
@@ -81,14 +135,31 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                     metric = record["metrics"].get(column["metric"])
                 if metric is None:
                     raise ValueError(f"{source} has no metric {column['metric']!r}")
-                values.append(float(metric))
-                provenance = record.get("provenance", {})
+                measurement.values.append(float(metric))
+                provenance = record.get("provenance") or {}
                 if provenance.get("commit"):
                     table.commits.add(provenance["commit"][:10])
                 table.dirty |= bool(provenance.get("dirty"))
-                if provenance.get("device"):
-                    table.devices.add(provenance["device"])
-            table.cells[(row_index, column["id"])] = Measurement(values)
+                # resources.json written before provenance carried the device kept it in `setup`.
+                device = provenance.get("device") or (record.get("setup") or {}).get("device")
+                if device:
+                    table.devices.add(device)
+                    measurement.devices.add(device)
+                if provenance.get("host"):
+                    measurement.hosts.add(provenance["host"])
+                if key == "":
+                    continue
+                if setting is None:
+                    setting = paper_setting if paper_setting is not None else default_setting(table_plan.paper)
+                for deviation in run_deviations(record.get("cell"), provenance, setting):
+                    if deviation not in measurement.deviations:
+                        measurement.deviations.append(deviation)
+                if isinstance(record.get("cell"), dict):
+                    table.data.add(describe_data(record["cell"]))
+                if isinstance(provenance.get("reused_weights"), dict):
+                    table.reused_weights.add(_reused_line(provenance["reused_weights"]))
+                table.nondeterministic_ops.update(str(op) for op in provenance.get("nondeterministic_ops") or [])
+            table.cells[(row_index, column["id"])] = measurement
     return table
 
 

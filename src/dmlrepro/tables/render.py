@@ -11,7 +11,8 @@ from tabulate import tabulate
 from dmlrepro.atomic_io import atomic_write_text
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 from dmlrepro.tables.aggregate import MeasuredTable
-from dmlrepro.tables.diff import diff_rows
+from dmlrepro.tables.diff import MIN_SEEDS_FOR_INTERVAL, diff_rows
+from dmlrepro.tables.tolerance import printed_decimals
 
 REPORTED_ONLY_MARK = "†"
 
@@ -26,14 +27,21 @@ def _decimals(value: float) -> int:
 
 
 def _digits(table: MeasuredTable, column: dict) -> int:
-    """As many decimals as the paper prints in this column (0.015 G needs 3), at least 2 for a
-    resource column and 1 otherwise."""
-    printed = [_decimals(row["reported"][column["id"]]) for row in table.spec["rows"]
-               if row.get("reported", {}).get(column["id"]) is not None]
+    """As many decimals as the paper prints in this column (0.015 G needs 3; 165.00 two, read from
+    the spec's literal), at least 2 for a resource column and 1 otherwise."""
+    printed = []
+    for index, row in enumerate(table.spec["rows"]):
+        value = row.get("reported", {}).get(column["id"])
+        if value is None:
+            continue
+        literal = table.literals.get((index, column["id"]))
+        printed.append(printed_decimals(literal) if literal is not None else _decimals(value))
     return max(printed + [2 if column["metric"] in RESOURCE_METRICS else 1])
 
 
 def caption(table: MeasuredTable) -> str:
+    """What was run and how to read it: the data the cells read (not the scale's name), every
+    deviation from the paper's setting, reused weights and nondeterministic kernels."""
     spec, paper = table.spec, table.paper_spec
     seeds = ", ".join(str(s) for s in table.seeds)
     lines = [
@@ -43,12 +51,30 @@ def caption(table: MeasuredTable) -> str:
         + "(paper, Δ = measured − paper).",
     ]
     metrics = {c["metric"] for c in spec["columns"]}
+    accuracy_computed = any(c["metric"] not in RESOURCE_METRICS for c in spec["columns"]
+                            for (_, cid) in table.cells if cid == c["id"])
+    if table.data:
+        lines.append(f"Data: {'; '.join(sorted(table.data))}.")
     if metrics & RESOURCE_METRICS:
         lines.append("Resource columns are measured at the paper's architecture and input size at every scale.")
     if spec.get("compare_as_ratio_to"):
-        lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' with the paper's ratio; parameters and FLOPs are compared directly.")
-    if metrics - RESOURCE_METRICS and table.scale != "paper":
-        lines.append(f"At `{table.scale}` scale (synthetic data, small model) the accuracy numbers exercise the pipeline and are NOT comparable to the paper.")
+        lines.append(f"Memory and speed depend on the machine: the diff compares each row's ratio to '{spec['compare_as_ratio_to']}' "
+                     "with the paper's ratio (rows measured on different devices or hosts are not compared); "
+                     "parameters and FLOPs are compared directly.")
+    if accuracy_computed:
+        deviations = table.deviations()
+        if deviations:
+            lines.append("The accuracy numbers are NOT comparable to the paper: the runs deviate from its setting ("
+                         + "; ".join(deviations) + ").")
+        else:
+            lines.append("The accuracy cells ran in the paper's setting on real data and are judged against it.")
+        if len(table.seeds) < MIN_SEEDS_FOR_INTERVAL:
+            lines.append(f"Fewer than {MIN_SEEDS_FOR_INTERVAL} seeds: no verdict rests on the interval.")
+    if table.reused_weights:
+        lines.append("Weights reused from earlier runs, not retrained (reuse_weights): " + "; ".join(sorted(table.reused_weights)) + ".")
+    if table.nondeterministic_ops:
+        lines.append("Nondeterministic kernels ran (PyTorch's alerts), so reruns may differ in the last digits: "
+                     + ", ".join(sorted(table.nondeterministic_ops)) + ".")
     if any((i, c["id"]) not in table.cells for i, row in enumerate(spec["rows"]) if "cell" in row
            for c in spec["columns"]):
         lines.append("(x) alone: the paper's number, not computed here (yet).")
@@ -100,7 +126,7 @@ def to_markdown(table: MeasuredTable) -> str:
 def to_latex(table: MeasuredTable) -> str:
     headers, body = grid(table)
     inner = tabulate(body, headers=headers, tablefmt="latex_booktabs")
-    cap = caption(table).replace("`", "").replace("_", r"\_").replace("%", r"\%").replace("Δ", r"$\Delta$")
+    cap = caption(table).replace("`", "").replace("_", r"\_").replace("%", r"\%").replace("Δ", r"$\Delta$").replace("±", r"$\pm$")
     inner = inner.replace("Δ", r"$\Delta$").replace("†", r"$^\dagger$").replace("±", r"$\pm$")
     return "\\begin{table}\n\\centering\n" + inner + f"\n\\caption{{{cap}}}\n\\end{{table}}\n"
 
@@ -130,8 +156,9 @@ def to_csv(table: MeasuredTable) -> str:
 def diff_to_csv(table: MeasuredTable) -> str:
     rows = diff_rows(table)
     out = io.StringIO()
-    fields = ["paper", "table", "row", "column", "column_id", "reported", "measured", "std", "n_seeds", "ci95_low", "ci95_high",
-              "compared_as", "reported_compared", "measured_compared", "delta", "tolerance", "verdict", "scale"]
+    fields = ["paper", "table", "row", "column", "column_id", "status", "reported", "measured", "std", "n_seeds",
+              "ci95_low", "ci95_high", "ci95_half_width", "compared_as", "reported_compared", "measured_compared",
+              "delta", "tolerance", "tolerance_rule", "verdict", "measured_on", "scale"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
