@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dmlrepro.cells import cell_id, landmarks_at_input
+from dmlrepro.errors import UserError
 
 
 def test_id_is_a_readable_slug_plus_hash(tiny_cell):
@@ -29,3 +32,31 @@ def test_landmarks_keep_the_paper_compression_ratio():
     assert landmarks_at_input(96, (128, 64)) == 16  # 1/6 of the input area
     assert landmarks_at_input(192, (128, 64)) == 32
     assert landmarks_at_input(1, (64, 32)) == 1
+
+
+def test_group_mode_defaults_to_the_papers_partition(tiny_cell):
+    """Both papers partition the channels and apply the module per group (000 Sec. 3.2, 001 after
+    Eq. 7); the public code's channel-split heads are the named variant, with a word in the id."""
+    for attention, extra in (("csalr", {}), ("csa", {"bases": 8, "groups": 2})):
+        default = tiny_cell(attention=attention, **extra)
+        assert default["attention_params"]["group_mode"] == "partition"
+        heads = tiny_cell(attention=attention, group_mode="split_heads", **extra)
+        assert heads["attention_params"]["group_mode"] == "split_heads"
+        assert "-heads-" in cell_id(heads) and "heads" not in cell_id(default)
+        assert "partition" not in cell_id(default)
+    assert "group_mode" not in tiny_cell(attention="sa", group_mode="split_heads")["attention_params"]
+
+
+def test_ds_branch_is_part_of_an_attention_cell_with_deep_supervision(tiny_cell):
+    default, csa_branch = tiny_cell(), tiny_cell(ds_branch="response")
+    assert default["ds_branch"] == "input_times_response" and csa_branch["ds_branch"] == "response"
+    assert cell_id(csa_branch).rsplit("-", 2)[1] == "dsresp" and "dsresp" not in cell_id(default)
+    # Without branches, or without attention, the choice changes nothing and does not split cells.
+    assert "ds_branch" not in tiny_cell(attention="none", ds_branch="response")
+    assert cell_id(tiny_cell(deep_supervision=False, ds_branch="response")) == cell_id(tiny_cell(deep_supervision=False))
+
+
+@pytest.mark.parametrize(("key", "value"), [("group_mode", "heads"), ("ds_branch", "gap"), ("attention", "csalr2")])
+def test_unknown_choices_are_user_errors_naming_the_key(tiny_cell, key, value):
+    with pytest.raises(UserError, match=key):
+        tiny_cell(**{key: value})

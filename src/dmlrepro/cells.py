@@ -10,14 +10,38 @@ import hashlib
 import json
 from typing import Any
 
+from dmlrepro.errors import UserError
+
+#: ``group_mode`` of the multi-head modules: ``partition`` (the default) is both papers' reading —
+#: the feature map's channels are partitioned into G groups and the module is applied to each
+#: group independently (000_6bea8c3e96cdf0f5.txt Sec. 3.2; 001_5fbd5da13318fd56.txt after Eq. 7);
+#: ``split_heads`` is the public code's — full-width Q/K/V projections split into G heads.
+GROUP_MODES = ("partition", "split_heads")
+
+#: ``ds_branch`` of the attention framework: what the deep-supervision branch pools.
+#: ``input_times_response`` (the default) is CSALR's GAP(x ⊙ y) (000 Sec. 3.3); ``response`` is
+#: CSA's GAP(y) (001 Eq. 8), y being the module's output before the residual.
+DS_BRANCHES = ("input_times_response", "response")
+
 #: Hyper-parameters each attention module reads from a cell; others are dropped so that, e.g.,
 #: PCB without attention is one cell whatever `samples` the paper's defaults carry.
 ATTENTION_PARAMS: dict[str, tuple[str, ...]] = {
     "none": (),
     "sa": (),
-    "csa": ("bases", "groups"),
-    "csalr": ("samples", "groups"),
+    "csa": ("bases", "groups", "group_mode"),
+    "csalr": ("samples", "groups", "group_mode"),
 }
+
+#: Values an attention cell gets when its paper cell does not say.
+ATTENTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "csa": {"group_mode": GROUP_MODES[0]},
+    "csalr": {"group_mode": GROUP_MODES[0]},
+}
+
+#: Cell-id parts for hyper-parameters: a letter before the value, or a word for a non-default
+#: choice (a default choice adds nothing, so the ids of the papers' own cells stay short).
+_PARAM_LETTERS = {"samples": "m", "groups": "g", "bases": "d"}
+_CHOICE_WORDS = {("group_mode", "split_heads"): "heads", ("ds_branch", "response"): "dsresp"}
 
 #: Models the re-ID trainer can train (other rows stay reported-only until their trainer exists).
 REID_MODELS = ("pcb", "pcb_rpp")
@@ -36,24 +60,37 @@ def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: st
     """The full configuration of one re-ID training cell."""
     attention = paper_cell.get("attention", "none")
     if attention not in ATTENTION_PARAMS:
-        raise ValueError(f"attention: unknown module {attention!r}; choose one of {sorted(ATTENTION_PARAMS)}")
+        raise UserError(f"attention: unknown module {attention!r}; choose one of {sorted(ATTENTION_PARAMS)}")
     with_attention = attention != "none"
+    params = {**ATTENTION_DEFAULTS.get(attention, {}),
+              **{k: paper_cell[k] for k in ATTENTION_PARAMS[attention] if k in paper_cell}}
+    if "group_mode" in params:
+        require_choice("group_mode", params["group_mode"], GROUP_MODES)
     cell: dict[str, Any] = {
         "task": "reid",
         "dataset": dataset,
         "data_root": str(data_root),
         "model": paper_cell.get("model", "pcb"),
         "attention": attention,
-        "attention_params": {k: paper_cell[k] for k in ATTENTION_PARAMS[attention] if k in paper_cell},
+        "attention_params": params,
         "stages": sorted(paper_cell.get("stages", [])) if with_attention else [],
         "deep_supervision": bool(paper_cell.get("deep_supervision", True)) and with_attention,
         "ds_lambda": float(paper_cell.get("ds_lambda", 1.0)) if with_attention else 0.0,
         "scale": scale["name"],
         "training": {k: scale[k] for k in TRAINING_KEYS},
     }
+    if cell["deep_supervision"]:  # without branches the choice changes nothing, so it is not kept
+        cell["ds_branch"] = paper_cell.get("ds_branch", DS_BRANCHES[0])
+        require_choice("ds_branch", cell["ds_branch"], DS_BRANCHES)
     if with_attention and not cell["stages"]:
-        raise ValueError("stages: an attention cell needs at least one stage (1, 2 or 3)")
+        raise UserError("stages: an attention cell needs at least one stage (1, 2 or 3)")
     return cell
+
+
+def require_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise ``UserError`` naming ``key`` and its valid values unless ``value`` is one of them."""
+    if value not in choices:
+        raise UserError(f"{key}: {value!r} is not one of {', '.join(choices)}; set {key} to one of them")
 
 
 def cell_hash(cell: dict) -> str:
@@ -62,16 +99,21 @@ def cell_hash(cell: dict) -> str:
 
 
 def cell_id(cell: dict) -> str:
-    """Readable and stable: `market1501-pcb-csalr-m96g2-st123-1a2b3c4d`."""
+    """Readable and stable: `market1501-pcb-csalr-g2m96-st123-1a2b3c4d`; a non-default choice adds
+    a word (`...-csa-d32g2-heads-st123-dsresp-...` for split heads and CSA's branch)."""
     parts = [cell["dataset"], cell["model"].replace("_", ""), cell["attention"]]
     params = cell["attention_params"]
-    short = {"samples": "m", "groups": "g", "bases": "d"}
-    if params:
-        parts.append("".join(f"{short.get(k, k)}{v}" for k, v in sorted(params.items())))
+    numbers = {k: v for k, v in params.items() if k != "group_mode"}
+    if numbers:
+        parts.append("".join(f"{_PARAM_LETTERS.get(k, k)}{v}" for k, v in sorted(numbers.items())))
+    if ("group_mode", params.get("group_mode")) in _CHOICE_WORDS:
+        parts.append(_CHOICE_WORDS[("group_mode", params["group_mode"])])
     if cell["stages"]:
         parts.append("st" + "".join(str(s) for s in cell["stages"]))
     if cell["attention"] != "none" and not cell["deep_supervision"]:
         parts.append("nods")
+    if ("ds_branch", cell.get("ds_branch")) in _CHOICE_WORDS:
+        parts.append(_CHOICE_WORDS[("ds_branch", cell["ds_branch"])])
     return "-".join(parts + [cell_hash(cell)])
 
 

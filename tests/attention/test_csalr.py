@@ -12,6 +12,7 @@ from torchvision.models import resnet50
 
 from dmlrepro.attention import CompressedSelfAttentionLowRank, landmark_grid_for
 from dmlrepro.attention.csalr import patch_indicator
+from dmlrepro.errors import UserError
 
 SAMPLE_SWEEP = (6, 12, 24, 48, 96, 192)
 
@@ -124,10 +125,11 @@ def test_indicator_is_zero_one_when_the_grid_tiles_the_map() -> None:
 # ---- the module ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "samples", "groups"), [((6, 4), 6, 2), ((7, 5), 6, 2), ((5, 5), 4, 4)])
-def test_response_matches_explicit_reference(size: tuple[int, int], samples: int, groups: int) -> None:
+@pytest.mark.parametrize("group_mode", ["partition", "split_heads"])
+@pytest.mark.parametrize(("size", "samples", "groups"), [((6, 4), 6, 2), ((7, 5), 6, 2), ((5, 5), 4, 4), ((6, 4), 6, 1)])
+def test_response_matches_explicit_reference(size: tuple[int, int], samples: int, groups: int, group_mode: str) -> None:
     torch.manual_seed(0)
-    module = CompressedSelfAttentionLowRank(32, samples=samples, groups=groups).double()
+    module = CompressedSelfAttentionLowRank(32, samples=samples, groups=groups, group_mode=group_mode).double()
     x = torch.randn(2, 32, *size, dtype=torch.float64)
     torch.testing.assert_close(module.response(x), reference_response(module, x))
 
@@ -214,12 +216,107 @@ def test_more_landmarks_than_positions_raises_at_forward() -> None:
         module(torch.randn(1, 32, 13, 7))
 
 
-@pytest.mark.parametrize(("channels", "qk_reduction"), [(256, 4), (64, 8)])
-def test_parameter_count(channels: int, qk_reduction: int) -> None:
+@pytest.mark.parametrize("group_mode", ["partition", "split_heads"])
+@pytest.mark.parametrize(("channels", "qk_reduction", "groups"), [(256, 4, 2), (64, 8, 1), (256, 4, 8)])
+def test_parameter_count(channels: int, qk_reduction: int, groups: int, group_mode: str) -> None:
+    """Q, K, V read C/G channels per group when partitioned (C when split into heads); the fusing
+    1×1 conv C→C exists only with several groups (Sec. 3.2; Eq. 17 has none)."""
     qk = channels // qk_reduction
-    expected = 2 * (channels * qk + qk) + 2 * (channels * channels + channels) + 1
-    module = CompressedSelfAttentionLowRank(channels, qk_reduction=qk_reduction)
+    reads = channels // groups if group_mode == "partition" else channels
+    fuse = channels * channels + channels if groups > 1 else 0
+    expected = 2 * (reads * qk + qk) + (reads * channels + channels) + fuse + 1
+    module = CompressedSelfAttentionLowRank(channels, qk_reduction=qk_reduction, groups=groups, group_mode=group_mode)
     assert sum(p.numel() for p in module.parameters()) == expected
+
+
+def test_one_group_is_eq_17_without_a_fusing_conv() -> None:
+    """G = 1: the response is Σ_k W_ik E_k itself (Eq. 17), with E = B Vᵀ — no 1×1 conv after it."""
+    torch.manual_seed(0)
+    module = CompressedSelfAttentionLowRank(16, samples=6, groups=1).double()
+    x = torch.randn(2, 16, 6, 4, dtype=torch.float64)
+    weights, landmark_attention = module.low_rank_factors(x)
+    value = module.value(x).flatten(2)  # [B, C, n]
+    expected = (weights[:, 0] @ landmark_attention[:, 0] @ value.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(module.response(x), expected.reshape(x.shape))
+
+
+def test_partition_applies_one_csalr_per_channel_group_then_fuses() -> None:
+    """The default multi-head form (Sec. 3.2): "partition the feature maps into several groups
+    along the channel dimension and apply CSALR in each group independently. Then we fuse the
+    different groups with 1 × 1 convolution" — G single-group modules on the channel blocks."""
+    torch.manual_seed(0)
+    channels, groups = 32, 2
+    module = CompressedSelfAttentionLowRank(channels, samples=6, groups=groups).double()
+    assert module.group_mode == "partition"
+    x = torch.randn(2, channels, 6, 4, dtype=torch.float64)
+    width, qk_width = channels // groups, module.qk_channels // groups
+    pieces = []
+    for g in range(groups):
+        single = CompressedSelfAttentionLowRank(width, samples=6, groups=1).double()
+        with torch.no_grad():
+            for name, size in (("query", qk_width), ("key", qk_width), ("value", width)):
+                getattr(single, name).weight.copy_(getattr(module, name).weight[g * size : (g + 1) * size])
+                getattr(single, name).bias.copy_(getattr(module, name).bias[g * size : (g + 1) * size])
+        pieces.append(single.response(x[:, g * width : (g + 1) * width]))
+    torch.testing.assert_close(module.response(x), module.fuse(torch.cat(pieces, dim=1)))
+
+
+@pytest.mark.parametrize(("group_mode", "mixes"), [("partition", False), ("split_heads", True)])
+def test_only_split_heads_lets_a_group_read_other_groups_channels(group_mode: str, mixes: bool) -> None:
+    torch.manual_seed(0)
+    module = CompressedSelfAttentionLowRank(32, samples=6, groups=2, group_mode=group_mode)
+    x = torch.randn(1, 32, 6, 4)
+    changed = x.clone()
+    changed[:, 16:] += torch.randn(1, 16, 6, 4)
+    same = torch.allclose(module.grouped_response(x)[:, 0], module.grouped_response(changed)[:, 0])
+    assert same != mixes
+
+
+def test_a_mm_is_summed_in_float64() -> None:
+    """A_mm = softmax + I (Eq. 16) keeps every float32 softmax entry exactly: summed in float32,
+    each diagonal entry s + 1 would be rounded to the spacing of [1, 2), 2⁻²³."""
+    torch.manual_seed(0)
+    module = CompressedSelfAttentionLowRank(32, samples=6, groups=2)
+    with torch.no_grad():
+        module.query.weight.mul_(8.0)
+        module.key.weight.mul_(8.0)
+    x = torch.randn(2, 32, 6, 4)
+    _, _, a_mm, _ = module._attention_blocks(x)
+    _, _, query_landmarks, key_landmarks = module._queries_keys(x, module.grid_for(6, 4))
+    softmax_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1)
+    exact = softmax_mm.double() + torch.eye(6, dtype=torch.float64)
+    assert not torch.equal((softmax_mm + torch.eye(6)).double(), exact)  # float32 would round
+    assert a_mm.dtype == torch.float64 and torch.equal(a_mm, exact)
+
+
+def swapped_landmarks(batch: int, scale: float = 30.0) -> tuple[CompressedSelfAttentionLowRank, torch.Tensor]:
+    """A module and input whose landmark softmax is the swap of its 2 landmarks, exactly: Q = s·x₀,
+    K = −s·x₀ on a map that is +1 above and −1 below, so Q'₀ = s, Q'₁ = −s, K'₀ = −s, K'₁ = s and
+    softmax(Q'ᵀK') saturates to [[0, 1], [1, 0]]; A_mm = that + I has eigenvalue 0."""
+    module = CompressedSelfAttentionLowRank(4, samples=2, groups=1, landmark_grid=(2, 1))
+    with torch.no_grad():
+        for conv, sign in ((module.query, 1.0), (module.key, -1.0)):
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[0, 0] = sign * scale
+    x = torch.randn(batch, 4, 4, 2)
+    x[:, 0, :2], x[:, 0, 2:] = 1.0, -1.0
+    return module, x
+
+
+def test_pinv_fallbacks_counts_singular_a_mm() -> None:
+    module, x = swapped_landmarks(batch=3)
+    assert module.pinv_fallbacks == 0
+    out = module(x).out
+    assert torch.isfinite(out).all()
+    assert module.pinv_fallbacks == 3  # one A_mm per image and group, each singular
+    module(x)
+    assert module.pinv_fallbacks == 6
+    module.pinv_fallbacks = 0
+    regular, y = swapped_landmarks(batch=3, scale=0.5)  # the same map, an invertible A_mm
+    regular(y)
+    module(y[:1])
+    assert regular.pinv_fallbacks == 0 and module.pinv_fallbacks == 1
 
 
 @pytest.mark.parametrize(
@@ -231,8 +328,9 @@ def test_parameter_count(channels: int, qk_reduction: int) -> None:
         ({"channels": 32, "samples": 0}, "samples"),
         ({"channels": 32, "groups": 0}, "groups"),
         ({"channels": 32, "qk_reduction": 0}, "qk_reduction"),
+        ({"channels": 32, "group_mode": "partitioned"}, "group_mode"),
     ],
 )
 def test_invalid_configuration_names_the_parameter(kwargs: dict, parameter: str) -> None:
-    with pytest.raises(ValueError, match=parameter):
+    with pytest.raises(UserError, match=parameter):
         CompressedSelfAttentionLowRank(**kwargs)

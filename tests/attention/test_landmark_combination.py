@@ -126,3 +126,27 @@ def test_singular_a_mm_falls_back_to_the_pseudo_inverse() -> None:
     torch.testing.assert_close(output[0], (a_nm[0] @ torch.linalg.inv(a_mm[0]) @ landmark_output[0]).mT)
     torch.testing.assert_close(output[1], (a_nm[1] @ torch.linalg.pinv(a_mm[1]) @ landmark_output[1]).mT)
     assert all(torch.isfinite(t.grad).all() for t in inputs)
+
+
+def test_a_nm_is_summed_in_float64() -> None:
+    """A_nm = S + 𝟙 (Eq. 15) is formed from the promoted float32 softmax, so W = A_nm A_mm⁻¹ is
+    rounded to float32 once, at the end: with A_mm = 3I, W is (S + 𝟙)/3 correctly rounded.
+    Summed in float32 first, S + 1 would be rounded to the spacing of [1, 2) before the solve."""
+    softmax_nm, indicator, _, _ = blocks()
+    a_mm = 3 * torch.eye(6, dtype=torch.float64).expand(2, 2, 6, 6)
+    exact = ((softmax_nm.double() + indicator) / 3).float()
+    rounded_first = ((softmax_nm + indicator.float()).double() / 3).float()
+    assert not torch.equal(rounded_first, exact)  # the check can fail
+    for weights_of in (combination_weights, reference_combination_weights):
+        assert torch.equal(weights_of(softmax_nm, indicator, a_mm), exact)
+
+
+def test_on_fallback_gets_the_number_of_singular_matrices() -> None:
+    softmax_nm, indicator, a_mm, landmark_output = blocks(batch=3, groups=2, grid=(2, 2), dtype=torch.float64)
+    singular = torch.eye(4)[[1, 0, 2, 3]].double() + torch.eye(4, dtype=torch.float64)
+    a_mm[0, 1] = a_mm[2, 0] = singular
+    counts: list[int] = []
+    combine_landmark_outputs(softmax_nm, indicator, a_mm, landmark_output, counts.append)
+    combination_weights(softmax_nm[:1], indicator, a_mm[:1], counts.append)
+    combine_landmark_outputs(softmax_nm[1:2], indicator, a_mm[1:2], landmark_output[1:2], counts.append)
+    assert counts == [2, 1]  # nothing reported for a batch without a singular A_mm

@@ -73,3 +73,11 @@ def test_refine_switches_pooling(tiny_cell):
     before = model(x)
     model.refine()
     assert not torch.allclose(before, model(x))
+
+
+def test_every_csalr_module_counts_its_pseudo_inverse_fallbacks(tiny_cell):
+    """The trainer sums ``pinv_fallbacks`` over ``model.modules()`` into metrics.json."""
+    model = build_reid_model(tiny_cell(), num_classes=5).train()
+    model(torch.randn(2, 3, 64, 32))
+    counters = [m.pinv_fallbacks for m in model.modules() if hasattr(m, "pinv_fallbacks")]
+    assert counters == [0, 0, 0]  # one per stage; a random init gives an invertible A_mm

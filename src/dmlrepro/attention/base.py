@@ -10,6 +10,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from dmlrepro.cells import GROUP_MODES, require_choice
+from dmlrepro.errors import UserError
+
 
 class AttentionOutput(NamedTuple):
     """What an attention module returns.
@@ -40,18 +43,31 @@ class GatedResidualAttention(nn.Module):
 
 
 def require_positive(name: str, value: int) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive integer."""
+    """Raise ``UserError`` naming ``name`` unless ``value`` is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise UserError(f"{name} must be a positive integer, got {value!r}")
 
 
 def require_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
-    """Raise ``ValueError`` naming both parameters unless ``divisor`` divides ``value``."""
+    """Raise ``UserError`` naming both parameters unless ``divisor`` divides ``value``."""
     if value % divisor != 0:
-        raise ValueError(f"{name}={value} must be divisible by {divisor_name}={divisor}")
+        raise UserError(f"{name}={value} must be divisible by {divisor_name}={divisor}")
 
 
 def require_group_index(group: int, groups: int) -> None:
-    """Raise ``ValueError`` unless ``0 <= group < groups``."""
+    """Raise ``UserError`` unless ``0 <= group < groups``."""
     if not 0 <= group < groups:
-        raise ValueError(f"group must be in [0, {groups}), got {group}")
+        raise UserError(f"group must be in [0, {groups}), got {group}")
+
+
+def projection(channels: int, out_channels: int, groups: int, group_mode: str) -> nn.Conv2d:
+    """A 1×1 convolution C→C_out with bias, grouped by ``group_mode`` (``dmlrepro.cells.GROUP_MODES``).
+
+    How a multi-head module forms its G groups (000_6bea8c3e96cdf0f5.txt, Sec. 3.2, last
+    paragraph; 001_5fbd5da13318fd56.txt, the paragraph after Eq. 7): with ``partition``, the
+    papers' reading, output channels [g·C_out/G, (g+1)·C_out/G) read only input channels
+    [g·C/G, (g+1)·C/G), so splitting the output into G consecutive blocks gives each group its
+    own projection of its own channels; with ``split_heads`` every output channel reads all C.
+    """
+    require_choice("group_mode", group_mode, GROUP_MODES)
+    return nn.Conv2d(channels, out_channels, kernel_size=1, groups=groups if group_mode == "partition" else 1)

@@ -12,12 +12,15 @@ from torch import Tensor, nn
 
 from dmlrepro.attention.base import (
     GatedResidualAttention,
+    projection,
     require_divisible,
     require_group_index,
     require_positive,
 )
 from dmlrepro.attention.landmark_combination import combination_weights, combine_landmark_outputs
 from dmlrepro.attention.registry import register_attention
+from dmlrepro.cells import GROUP_MODES, require_choice
+from dmlrepro.errors import UserError
 
 
 def landmark_grid_for(samples: int, height: int, width: int) -> tuple[int, int]:
@@ -41,7 +44,7 @@ def landmark_grid_for(samples: int, height: int, width: int) -> tuple[int, int]:
     require_positive("height", height)
     require_positive("width", width)
     if samples > height * width:
-        raise ValueError(
+        raise UserError(
             f"samples={samples} exceeds the {height}×{width}={height * width} positions of the "
             f"feature map"
         )
@@ -51,7 +54,7 @@ def landmark_grid_for(samples: int, height: int, width: int) -> tuple[int, int]:
         if samples % rows == 0 and samples // rows <= width
     ]
     if not candidates:
-        raise ValueError(
+        raise UserError(
             f"samples={samples} has no factorisation h'·w' with h' <= {height} and w' <= {width}"
         )
     tiling = [(rows, cols) for rows, cols in candidates if height % rows == 0 and width % cols == 0]
@@ -96,10 +99,16 @@ class LowRankFactors(NamedTuple):
 class CompressedSelfAttentionLowRank(GatedResidualAttention):
     """Multi-head CSALR (000_6bea8c3e96cdf0f5.txt, Sec. 3.2, Eq. 10–17).
 
-    Q, K = 1×1 conv C→C' (C' = C // qk_reduction) and V = 1×1 conv C→C, all with bias. Q and K
-    are split into G groups of C'/G channels and V into G groups of C/G. Per group, with n = HW
-    positions and m = ``samples`` landmarks Q', K' obtained by average pooling Q and K onto an
-    h'×w' grid (``landmark_grid_for``):
+    Multi-head form, as the paper writes it (Sec. 3.2, last paragraph): "We partition the feature
+    maps into several groups along the channel dimension and apply CSALR in each group
+    independently. Then we fuse the different groups with 1 × 1 convolution." With the default
+    ``group_mode="partition"`` group g's Q_g, K_g (1×1 conv C/G→C'/G, C' = C // qk_reduction) and
+    V_g (1×1 conv C/G→C/G), all with bias, read only the g-th block of C/G input channels: each
+    group is a single-head CSALR of C/G channels. ``group_mode="split_heads"`` is the public code's
+    reading (czyczyyzc/Compressed_Self-Attention, ``PCB_CSALR``): full-width projections C→C' and
+    C→C whose outputs are split into G heads. Per group, with n = HW positions and m = ``samples``
+    landmarks Q', K' obtained by average pooling Q_g and K_g onto an h'×w' grid
+    (``landmark_grid_for``):
 
     - ``A_nm = softmax_m(Q_iᵀ K'_j) + 𝟙(Q_i, K'_j)`` (Eq. 11, 15);
     - ``A_mm = softmax_m(Q'_iᵀ K'_j) + I`` (Eq. 12, 16). It is invertible, as the paper says,
@@ -107,13 +116,21 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
       ill-conditioned when the landmark softmax is sharp;
     - ``B = A_mn = softmax_n(Q'_iᵀ K_j)`` — the landmark attention map (Eq. 13);
     - ``W = A_nm A_mm⁻¹`` — the combination coefficients (Eq. 14), formed in float64 by
-      ``dmlrepro.attention.landmark_combination`` (a pseudo-inverse for batch elements whose A_mm
-      is singular in floating point);
+      ``dmlrepro.attention.landmark_combination`` (both sums of Eq. 15–16 too; a pseudo-inverse for
+      matrices A_mm that are singular in floating point, counted in ``pinv_fallbacks``);
     - ``E = B V_gᵀ`` (landmark output) and ``Y_g = W E`` (Eq. 17).
 
-    The G outputs are concatenated and fused by a 1×1 conv C→C (with bias) — "we fuse the
-    different groups with 1×1 convolution" (Sec. 3.2, last paragraph) — giving the response.
-    There is no 1/√d scaling, as in the paper.
+    With G > 1 the G outputs are concatenated and fused by a 1×1 conv C→C (with bias), the
+    paper's "we fuse the different groups with 1×1 convolution", giving the response; the gated
+    residual ``I + α·response`` is then taken once for the whole map (Figure 3 draws the residual
+    out of the module, and α = 0 must leave the pretrained backbone unchanged, which a per-group
+    residual before a fresh fusing conv would not). With G = 1 there is nothing to fuse and the
+    response is Y itself, as in Eq. 17 (``fuse`` is the identity); the public code applies its
+    ``out_conv`` whatever G is. There is no 1/√d scaling, as in the paper.
+
+    ``pinv_fallbacks`` counts the A_mm matrices (one per image and group) that were singular in
+    float64 and so went through the pseudo-inverse, since construction or since it was last set
+    to 0; the trainer sums it over ``model.modules()`` into ``metrics.json``.
 
     Interpretations where the paper is silent:
 
@@ -126,14 +143,16 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
       W, and so of W·B, can be negative: the rows are affine, not convex, combinations.)
     - The grid for ``samples`` is ``landmark_grid_for``'s rule unless ``landmark_grid`` is given.
     - More landmarks than positions can only be detected at forward time; it raises there.
+    - C' per group is (C/G) // qk_reduction, i.e. C' = C/4 over all groups as in the public code;
+      Sec. 2.2 leaves C' open.
 
     The key conv keeps its bias (as the public code does, so parameter counts match) although
     it is inert: adding b to every K_j adds the same Q_iᵀb to a whole softmax row, which cancels.
 
-    Differences from the public code (czyczyyzc/Compressed_Self-Attention, ``PCB_CSALR``), which we
-    do not follow: one 1×1 conv produces Q, K and V together (the same function, different
-    parameter layout); landmarks come from square-stride pooling (stride 4, 4, 2), giving 192, 48
-    and 48 landmarks at stages 1–3 instead of 96; and it inverts A_mm with ``torch.inverse``.
+    Other differences from the public code, which we do not follow: one 1×1 conv produces Q, K and
+    V together (the same function, different parameter layout); landmarks come from square-stride
+    pooling (stride 4, 4, 2), giving 192, 48 and 48 landmarks at stages 1–3 instead of 96; and it
+    inverts A_mm with ``torch.inverse``.
     """
 
     def __init__(
@@ -143,12 +162,14 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         groups: int = 2,
         qk_reduction: int = 4,
         landmark_grid: tuple[int, int] | None = None,
+        group_mode: str = "partition",
     ) -> None:
         super().__init__()
         require_positive("channels", channels)
         require_positive("samples", samples)
         require_positive("groups", groups)
         require_positive("qk_reduction", qk_reduction)
+        require_choice("group_mode", group_mode, GROUP_MODES)
         require_divisible("channels", channels, "qk_reduction", qk_reduction)
         require_divisible("channels", channels, "groups", groups)
         require_divisible("channels // qk_reduction", channels // qk_reduction, "groups", groups)
@@ -157,20 +178,22 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         self.channels = channels
         self.samples = samples
         self.groups = groups
+        self.group_mode = group_mode
         self.qk_channels = channels // qk_reduction
         self.landmark_grid = landmark_grid
-        self.query = nn.Conv2d(channels, self.qk_channels, kernel_size=1)
-        self.key = nn.Conv2d(channels, self.qk_channels, kernel_size=1)
-        self.value = nn.Conv2d(channels, channels, kernel_size=1)
-        self.fuse = nn.Conv2d(channels, channels, kernel_size=1)
+        self.pinv_fallbacks = 0
+        self.query = projection(channels, self.qk_channels, groups, group_mode)
+        self.key = projection(channels, self.qk_channels, groups, group_mode)
+        self.value = projection(channels, channels, groups, group_mode)
+        self.fuse: nn.Module = nn.Conv2d(channels, channels, kernel_size=1) if groups > 1 else nn.Identity()
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
-        """The landmark grid used on a ``height × width`` map; ``ValueError`` if it cannot fit."""
+        """The landmark grid used on a ``height × width`` map; ``UserError`` if it cannot fit."""
         if self.landmark_grid is None:
             return landmark_grid_for(self.samples, height, width)
         rows, cols = self.landmark_grid
         if rows > height or cols > width:
-            raise ValueError(
+            raise UserError(
                 f"landmark_grid={self.landmark_grid} (samples={self.samples}) does not fit a "
                 f"{height}×{width} feature map"
             )
@@ -189,24 +212,30 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
 
     def _attention_blocks(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """For every group: the softmax part of ``A_nm`` (Eq. 11) and the indicator of Eq. 15
-        (kept apart; ``A_nm`` is their sum), ``A_mm`` (Eq. 12, 16) and ``B = A_mn`` (Eq. 13)."""
+        (kept apart; ``A_nm`` is their sum), ``A_mm`` (Eq. 12, 16; float64, see
+        ``landmark_combination``) and ``B = A_mn`` (Eq. 13)."""
         height, width = x.shape[-2:]
         grid = self.grid_for(height, width)
         query, key, query_landmarks, key_landmarks = self._queries_keys(x, grid)
         indicator = patch_indicator(height, width, grid).to(x.device)  # float64, see Eq. 14
-        identity = torch.eye(grid[0] * grid[1], dtype=x.dtype, device=x.device)
+        identity = torch.eye(grid[0] * grid[1], dtype=torch.float64, device=x.device)
         softmax_nm = torch.softmax(query.transpose(-1, -2) @ key_landmarks, dim=-1)
-        a_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1) + identity
+        softmax_mm = torch.softmax(query_landmarks.transpose(-1, -2) @ key_landmarks, dim=-1)
+        a_mm = softmax_mm.double() + identity
         landmark_attention = torch.softmax(query_landmarks.transpose(-1, -2) @ key, dim=-1)
         return softmax_nm, indicator, a_mm, landmark_attention
+
+    def _count_fallbacks(self, count: int) -> None:
+        self.pinv_fallbacks += count
 
     def low_rank_factors(self, x: Tensor) -> LowRankFactors:
         """``W`` and ``B`` of Eq. 14 for every group (Eq. 11–16)."""
         softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
-        return LowRankFactors(combination_weights(softmax_nm, indicator, a_mm), landmark_attention)
+        weights = combination_weights(softmax_nm, indicator, a_mm, self._count_fallbacks)
+        return LowRankFactors(weights, landmark_attention)
 
-    def response(self, x: Tensor) -> Tensor:
-        """The fused output of Eq. 17 before the gated residual, ``[B, C, H, W]``: W · E.
+    def grouped_response(self, x: Tensor) -> Tensor:
+        """``Y_g = W_g E_g`` of Eq. 17 for every group before the fusing conv, ``[B, G, C/G, n]``.
 
         W = A_nm A_mm⁻¹ is formed in float64, a chunk of rows at a time, and never held whole
         (``combine_landmark_outputs``), rather than evaluating A_nm · (A_mm⁻¹ E): with an
@@ -215,8 +244,12 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
         """
         softmax_nm, indicator, a_mm, landmark_attention = self._attention_blocks(x)
         landmark_output = landmark_attention @ self._grouped(self.value(x)).transpose(-1, -2)
-        grouped = combine_landmark_outputs(softmax_nm, indicator, a_mm, landmark_output)
-        return self.fuse(grouped.reshape(x.shape))
+        return combine_landmark_outputs(softmax_nm, indicator, a_mm, landmark_output, self._count_fallbacks)
+
+    def response(self, x: Tensor) -> Tensor:
+        """The response before the gated residual, ``[B, C, H, W]``: the groups' Y_g, fused by a
+        1×1 conv when there are several (Sec. 3.2), Y itself when G = 1 (Eq. 17)."""
+        return self.fuse(self.grouped_response(x).reshape(x.shape))
 
     def full_attention(self, x: Tensor, group: int = 0) -> Tensor:
         """``A_nn`` of Eq. 10 on this group's Q and K, ``[B, n, n]`` — what CSALR approximates."""
@@ -234,12 +267,12 @@ class CompressedSelfAttentionLowRank(GatedResidualAttention):
 
 def _checked_grid(landmark_grid: tuple[int, int], samples: int) -> tuple[int, int]:
     if len(landmark_grid) != 2:
-        raise ValueError(f"landmark_grid must be (h', w'), got {landmark_grid!r}")
+        raise UserError(f"landmark_grid must be (h', w'), got {landmark_grid!r}")
     rows, cols = (int(v) for v in landmark_grid)
     require_positive("landmark_grid[0]", rows)
     require_positive("landmark_grid[1]", cols)
     if rows * cols != samples:
-        raise ValueError(
+        raise UserError(
             f"landmark_grid={landmark_grid} has {rows * cols} landmarks but samples={samples}"
         )
     return rows, cols

@@ -14,7 +14,7 @@ the way — at PCB's stage 1 (n = 3072, m = 96, 2 groups, batch 8) 18 MB per n×
 twice that in float64, which decides whether CSALR stays under a fifth of SA's memory.  Here
 the forward and backward passes walk the ``n`` rows in chunks and keep only the float32 softmax
 part of A_nm (which softmax's own backward keeps anyway, so saving it again is free), the
-``n × m`` indicator of Eq. 15 (shared by the batch), the LU factors of A_mm (``m × m``, float64)
+``n × m`` float64 indicator of Eq. 15 (shared by the batch), the LU factors of A_mm (``m × m``, float64)
 and the landmark output E; the backward pass solves each chunk of W again.
 
 Gradients, with Y = W E, W A_mm = A_nm and G = ∂L/∂Y:
@@ -25,24 +25,40 @@ for ``torch.linalg.solve``.  When the rows fit one chunk (as at smoke scale) the
 to the last digit), which matters because training through a near-singular A_mm amplifies
 rounding differences: the mathematically equal ``M = A_mm⁻¹`` formulation diverged that cell.
 
+Why the sums A_nm = S + 𝟙 (Eq. 15) and A_mm = S' + I (Eq. 16) are formed in float64: the 1s land
+on one entry per row (the position's own pooling patch), and in float32 that entry ``s + 1`` is
+rounded to the spacing of [1, 2), 2⁻²³ — an absolute error up to 6·10⁻⁸, far more than the
+float32 softmax itself is off by where s is small — which the solve multiplies by A_mm's
+condition number.  The float32 softmax parts are therefore promoted first and the 1s added in
+float64 (the indicator of Eq. 15 is float64 already; ``CompressedSelfAttentionLowRank`` passes
+A_mm in float64).  Both paths here, the lean one and the reference, do exactly this, so they stay
+equal to the bit.
+
 A_mm can be exactly singular in floating point (a saturated landmark softmax, see
 ``CompressedSelfAttentionLowRank``).  A batch with such an element goes through
 ``reference_combination_weights`` — a float64 solve, with the pseudo-inverse for the singular
 elements, differentiated by autograd — so the rare case keeps exact gradients and the common
-case stays lean.
+case stays lean.  ``on_fallback``, when given, is called with the number of A_mm matrices that
+took the pseudo-inverse, so that a module can count them (``pinv_fallbacks``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+#: Called with the number of A_mm matrices that fell back to the pseudo-inverse (at least 1).
+FallbackHook = Callable[[int], None]
+
 #: Elements of one float64 chunk ``[k, n, max(m, d)]``: 2**20 doubles = 8 MiB per temporary.
 CHUNK_ELEMENTS = 2**20
 
 
-def combine_landmark_outputs(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor, landmark_output: Tensor) -> Tensor:
+def combine_landmark_outputs(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor, landmark_output: Tensor,
+                             on_fallback: FallbackHook | None = None) -> Tensor:
     """``Yᵀ = (W E)ᵀ`` ``[..., d, n]`` with ``W = (softmax_nm + indicator) A_mm⁻¹`` (Eq. 11, 14, 15, 17).
 
     ``softmax_nm`` ``[..., n, m]`` is the softmax part of A_nm, ``indicator`` ``[n, m]`` the
@@ -54,25 +70,29 @@ def combine_landmark_outputs(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor
         lu, pivots, info = torch.linalg.lu_factor_ex(a_mm.detach().double())
         if not bool((info != 0).any()):
             return _CombinedLandmarkOutputs.apply(softmax_nm, indicator, a_mm, landmark_output, lu, pivots)
-    return (reference_combination_weights(softmax_nm, indicator, a_mm) @ landmark_output).mT
+    return (reference_combination_weights(softmax_nm, indicator, a_mm, on_fallback) @ landmark_output).mT
 
 
-def combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor) -> Tensor:
+def combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor,
+                        on_fallback: FallbackHook | None = None) -> Tensor:
     """W itself ``[..., n, m]`` (for the attention maps of Figure 4 and for tests): Y with E = I."""
     identity = torch.eye(a_mm.shape[-1], dtype=softmax_nm.dtype, device=softmax_nm.device)
-    return combine_landmark_outputs(softmax_nm, indicator, a_mm, identity.expand_as(a_mm)).mT
+    return combine_landmark_outputs(softmax_nm, indicator, a_mm, identity.expand_as(a_mm), on_fallback).mT
 
 
-def reference_combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor) -> Tensor:
+def reference_combination_weights(softmax_nm: Tensor, indicator: Tensor, a_mm: Tensor,
+                                  on_fallback: FallbackHook | None = None) -> Tensor:
     """W by autograd through a float64 solve: the reference for tests and the path for singular
     A_mm, whose batch elements use the pseudo-inverse instead of failing the run."""
     a_mm64 = a_mm.double()
-    a_nm64 = (softmax_nm + indicator.to(softmax_nm)).double()
+    a_nm64 = softmax_nm.double() + indicator.to(device=softmax_nm.device, dtype=torch.float64)
     if a_mm.device.type == "meta":  # shape checking only (dmlrepro.validate)
         return torch.linalg.solve(a_mm64, a_nm64, left=False).to(softmax_nm.dtype)
     singular = _singular(a_mm)[..., None, None]
     if not bool(singular.any()):
         return torch.linalg.solve(a_mm64, a_nm64, left=False).to(softmax_nm.dtype)
+    if on_fallback is not None:
+        on_fallback(int(singular.sum()))
     # Keep singular matrices out of the solve entirely: a NaN there would leak into the gradient
     # through torch.where (0 · NaN = NaN) even though its value is not selected.
     identity = torch.eye(a_mm.shape[-1], dtype=a_mm64.dtype, device=a_mm.device)
@@ -111,7 +131,7 @@ class _CombinedLandmarkOutputs(torch.autograd.Function):
         softmax_flat = softmax_nm.reshape(-1, rows, landmarks)
         output_flat = landmark_output.reshape(-1, landmarks, channels)
         lu, pivots = lu.reshape(-1, landmarks, landmarks), pivots.reshape(-1, landmarks)
-        indicator = indicator.to(device=softmax_nm.device, dtype=softmax_nm.dtype)
+        indicator = indicator.to(device=softmax_nm.device, dtype=torch.float64)
         output = softmax_nm.new_empty(softmax_flat.shape[0], channels, rows)
         for chunk in _batch_chunks(softmax_flat, output_flat):
             weights = _weights(softmax_flat[chunk], indicator, lu[chunk], pivots[chunk]).to(softmax_nm.dtype)
@@ -165,5 +185,5 @@ def _batch_chunks(softmax_flat: Tensor, output_flat: Tensor) -> list[slice]:
 
 
 def _weights(softmax_nm: Tensor, indicator: Tensor, lu: Tensor, pivots: Tensor) -> Tensor:
-    """W in float64, the solution of W A_mm = S + 𝟙 (A_nm summed in S's dtype, as the reference)."""
-    return torch.linalg.lu_solve(lu, pivots, (softmax_nm + indicator).double(), left=False)
+    """W in float64, the solution of W A_mm = S + 𝟙 (A_nm summed in float64, as the reference)."""
+    return torch.linalg.lu_solve(lu, pivots, softmax_nm.to(torch.float64, copy=True).add_(indicator), left=False)

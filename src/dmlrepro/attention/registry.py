@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dmlrepro.attention.base import GatedResidualAttention
+from dmlrepro.errors import UserError
 
 _REGISTRY: dict[str, type[GatedResidualAttention]] = {}
 
@@ -36,12 +37,12 @@ def list_attention() -> list[str]:
 
 
 def get_attention_class(name: str) -> type[GatedResidualAttention]:
-    """The class registered under ``name``; ``ValueError`` listing the valid names otherwise."""
+    """The class registered under ``name``; ``UserError`` listing the valid names otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:
         valid = ", ".join(list_attention()) or "(none registered)"
-        raise ValueError(f"unknown attention {name!r}; valid names: {valid}") from None
+        raise UserError(f"unknown attention {name!r}; valid names: {valid}") from None
 
 
 def build_attention(name: str, channels: int, **kwargs: Any) -> GatedResidualAttention:

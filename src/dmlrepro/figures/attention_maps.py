@@ -21,6 +21,7 @@ from torch.nn import functional as F  # noqa: E402
 from dmlrepro.atomic_io import atomic_write  # noqa: E402
 from dmlrepro.data import build_reid_dataset, build_transforms  # noqa: E402
 from dmlrepro.data.image_dataset import ImageDataset  # noqa: E402
+from dmlrepro.errors import UserError  # noqa: E402
 from dmlrepro.models.build import build_reid_model  # noqa: E402
 
 #: Selected points as fractions of (height, width): head, chest, waist, knees.
@@ -32,7 +33,7 @@ def load_trained(path: Path):
     state = torch.load(path, map_location="cpu", weights_only=False)
     cell = state["cell"]
     if cell["attention"] != "csalr":
-        raise ValueError(f"{path}: Figure 4 needs a CSALR cell, this one has attention={cell['attention']!r}")
+        raise UserError(f"{path}: Figure 4 needs a CSALR cell, this one has attention={cell['attention']!r}")
     model = build_reid_model(cell, state["num_classes"], load_pretrained=False)
     if state.get("refined"):
         model.refine()

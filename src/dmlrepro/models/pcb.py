@@ -64,11 +64,6 @@ class PCB(nn.Module):
         logits = [classifier(reduced[:, :, i]) for i, classifier in enumerate(self.classifiers)]
         return PCBOutput(part_logits=logits, ds_logits=ds_logits)
 
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Parameters trained at the base learning rate (everything but the backbone)."""
-        backbone = {id(p) for p in self.body.backbone.parameters()}
-        return [p for p in self.parameters() if id(p) not in backbone]
-
 
 def pcb_loss(output: PCBOutput, targets: Tensor, ds_lambda: float) -> tuple[Tensor, dict[str, float]]:
     """L_sum = L_F + λ Σ_i L_DS_i (000 Eq. 18) with L_F = Σ_parts CE (PCB)."""
