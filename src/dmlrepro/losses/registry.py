@@ -1,0 +1,75 @@
+"""A registry of metric-learning losses filled by a decorator, after timm's ``_registry.py``.
+
+Losses register on import of ``dmlrepro.losses``; ``build_loss("proxy_anchor", num_classes=100,
+embedding_size=512)`` then builds one by name, which is how paper specs and training presets refer
+to them (003_72cd4b33cee60b89.txt, Eq. 5–7).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+from dmlrepro.errors import UserError
+
+_REGISTRY: dict[str, type[nn.Module]] = {}
+
+LossClass = TypeVar("LossClass", bound=type[nn.Module])
+
+
+def register_loss(name: str) -> Callable[[LossClass], LossClass]:
+    """Class decorator that registers a loss under ``name``."""
+
+    def decorator(cls: LossClass) -> LossClass:
+        previous = _REGISTRY.get(name)
+        # Re-importing the same class (e.g. importlib.reload) is harmless; a second class is not.
+        if previous is not None and _qualified(previous) != _qualified(cls):
+            raise ValueError(f"loss {name!r} is already registered by {_qualified(previous)}")
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_losses() -> list[str]:
+    """The registered names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_loss_class(name: str) -> type[nn.Module]:
+    """The class registered under ``name``; ``UserError`` listing the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(list_losses()) or "(none registered)"
+        raise UserError(f"unknown loss {name!r}; valid names: {valid}") from None
+
+
+def loss_parameters(name: str) -> list[str]:
+    """The keyword parameters the loss registered under ``name`` accepts."""
+    signature = inspect.signature(get_loss_class(name).__init__)
+    return [p for p in signature.parameters if p != "self"]
+
+
+def build_loss(name: str, **params: Any) -> nn.Module:
+    """Build the loss registered under ``name``; an unknown or missing parameter is a one-line
+    ``UserError`` naming the valid ones."""
+    cls = get_loss_class(name)
+    signature = inspect.signature(cls.__init__)
+    valid = loss_parameters(name)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise UserError(f"unknown parameter(s) {', '.join(unknown)} for loss {name!r}; valid: "
+                        f"{', '.join(valid)}")
+    missing = [p for p, spec in signature.parameters.items()
+               if p != "self" and spec.default is inspect.Parameter.empty and p not in params]
+    if missing:
+        raise UserError(f"loss {name!r} needs parameter(s) {', '.join(missing)}")
+    return cls(**params)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
