@@ -51,17 +51,18 @@ def get_retrieval_loader(name: str) -> Loader:
 
 
 def build_retrieval_dataset(name: str, root: str | Path, holdout: float | None = None,
-                            holdout_by: str = "classes", seed: int = 0) -> RetrievalDataset:
+                            holdout_by: str = "classes", holdout_seed: int = 0) -> RetrievalDataset:
     """Read the dataset registered under ``name`` from the data root ``root`` (the folder holding
     the dataset folder, or the dataset folder itself). With ``holdout`` (e.g. 0.2) the training
-    set is split into training and validation as ``holdout.apply_holdout`` describes, and the
-    validation part takes the place of the test set."""
+    set is split into training and validation as ``holdout.apply_holdout`` describes (by
+    ``holdout_by``, drawn with ``holdout_seed``), and the validation part takes the place of the
+    test set."""
     dataset = get_retrieval_loader(name)(root)
     if holdout is None:
         return dataset
     from dmlrepro.data.retrieval.holdout import apply_holdout
 
-    return apply_holdout(dataset, holdout, by=holdout_by, seed=seed)
+    return apply_holdout(dataset, holdout, by=holdout_by, seed=holdout_seed)
 
 
 def _qualified(obj: Callable) -> str:

@@ -62,6 +62,7 @@ from dmlrepro.data.retrieval.sop import NUM_CLASSES as SOP_NUM_CLASSES
 from dmlrepro.data.retrieval.sop import NUM_TRAIN_CLASSES as SOP_NUM_TRAIN_CLASSES
 from dmlrepro.data.retrieval.sop import SOP
 from dmlrepro.data.synthetic import COLOURS, PALETTE, TEXTURES
+from dmlrepro.errors import UserError
 
 # Bump whenever the generated pixels or layout change, so that datasets written by an older
 # generator are not taken for complete ones.
@@ -122,7 +123,8 @@ class RetrievalSyntheticConfig:
     def resolved(self) -> RetrievalSyntheticConfig:
         """Variant defaults filled in, and every count checked."""
         if self.variant not in VARIANTS:
-            raise ValueError(f"unknown synthetic retrieval variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+            raise UserError(f"unknown synthetic retrieval variant {self.variant!r}; "
+                            f"valid: {', '.join(VARIANTS)}")
         v = VARIANTS[self.variant]
 
         def pick(value, default):
@@ -141,21 +143,22 @@ class RetrievalSyntheticConfig:
 
     def _check(self, variant: Variant) -> None:
         if self.seed < 0:
-            raise ValueError(f"synthetic seed must be >= 0, got {self.seed}")
+            raise UserError(f"synthetic seed must be >= 0, got {self.seed}")
         for name, high in (("num_train_classes", variant.max_train_classes),
                            ("num_test_classes", variant.max_test_classes)):
             if not 1 <= getattr(self, name) <= high:
-                raise ValueError(f"synthetic {self.variant} {name} must be in 1..{high}, got {getattr(self, name)}")
+                raise UserError(f"synthetic {self.variant} {name} must be in 1..{high}, "
+                                f"got {getattr(self, name)}")
         if not 1 <= self.images_min <= self.images_max:
-            raise ValueError(f"synthetic images per class need 1 <= images_min <= images_max, "
+            raise UserError(f"synthetic images per class need 1 <= images_min <= images_max, "
                              f"got {self.images_min}..{self.images_max}")
         capacity = len(SHAPES) * len(TEXTURES) * NUM_PALETTES
         if self.num_train_classes + self.num_test_classes > capacity:
-            raise ValueError(f"at most {capacity} distinct synthetic classes, asked for "
+            raise UserError(f"at most {capacity} distinct synthetic classes, asked for "
                              f"{self.num_train_classes + self.num_test_classes}")
         height, width = self.image_size
         if height < 32 or width < 32:
-            raise ValueError(f"synthetic image_size must be at least (32, 32), got {self.image_size}")
+            raise UserError(f"synthetic image_size must be at least (32, 32), got {self.image_size}")
 
     def marker(self) -> dict:
         """What DATASET_COMPLETE records; equal markers mean identical pixels (JPEG bytes may
@@ -373,7 +376,8 @@ def _draw_object(canvas: np.ndarray, grid: tuple[np.ndarray, np.ndarray], shape:
     if shade is not None:  # light from one side
         window[mask] *= (1 + 0.18 * (np.cos(shade) * u[mask] + np.sin(shade) * v[mask]))[:, None]
     rows, cols = np.nonzero(mask)
-    return x0 + int(cols.min()) + 1, y0 + int(rows.min()) + 1, x0 + int(cols.max()) + 1, y0 + int(rows.max()) + 1
+    return (x0 + int(cols.min()) + 1, y0 + int(rows.min()) + 1,
+            x0 + int(cols.max()) + 1, y0 + int(rows.max()) + 1)
 
 
 def silhouette(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -441,7 +445,8 @@ def _write_sop(plan: DatasetPlan, folder: Path) -> dict[str, int]:
     for spec in plan.images:
         cls = plan.classes[spec.class_id]
         super_id = cls.signature[0] + 1  # the silhouette plays the product category
-        relative = f"{SOP_SUPER_CLASSES[cls.signature[0]]}_final/{110000000000 + 7919 * cls.class_id}_{spec.k}.JPG"
+        product = 110000000000 + 7919 * cls.class_id  # a 12-digit eBay-like listing number
+        relative = f"{SOP_SUPER_CLASSES[cls.signature[0]]}_final/{product}_{spec.k}.JPG"
         _write_image(plan, spec, folder / relative)
         rows = lines[cls.split]
         rows.append(f"{len(rows)} {cls.class_id} {super_id} {relative}")
@@ -465,8 +470,8 @@ def _write_inshop(plan: DatasetPlan, folder: Path) -> dict[str, int]:
     lines += [f"{path:<64} {item} {status}" for path, item, status in rows]
     (folder / PARTITION).parent.mkdir(parents=True)
     (folder / PARTITION).write_text("\n".join(lines) + "\n")
-    counts = {status: sum(spec.status == status for spec in plan.images) for status in ("train", "query", "gallery")}
-    return counts
+    statuses = ("train", "query", "gallery")
+    return {status: sum(spec.status == status for spec in plan.images) for status in statuses}
 
 
 WRITERS = {"cub200": _write_cub200, "cars196": _write_cars196, "sop": _write_sop, "inshop": _write_inshop}
