@@ -11,28 +11,34 @@ Definition (identical in both implementations)
 ----------------------------------------------
 1. Similarity: cosine, i.e. the inner product of L2-normalised embeddings
    (``x / max(||x||, 1e-12)``, as ``torch.nn.functional.normalize``), as in the Proxy-Anchor
-   evaluation (``l2_norm`` then ``F.linear``). ``normalize=False`` ranks by the plain inner product
+   evaluation (``l2_norm``, ``x / sqrt(sum x^2 + 1e-12)``, then ``F.linear``). ``normalize=False`` ranks by the plain inner product
    (for embeddings that are already normalised). PML's ``AccuracyCalculator`` does not normalise:
    its default ``FaissKNN`` is ``IndexFlatL2`` on whatever it is given, which ranks L2-normalised
    embeddings in the same order as cosine.
 2. Protocols (``RECALL_PROTOCOLS``):
    ``leave_one_out`` (CUB-200-2011, Cars-196, SOP): every test image is a query and the reference
    set is the whole test set minus the query itself, removed *by index* (as PML does), not by
-   distance: an exact duplicate of the query stays in its reference set.
+   distance: an exact duplicate of the query stays in its reference set. (The Proxy-Anchor code's
+   ``evaluate_cos`` / ``evaluate_cos_SOP`` drop the first column of a top-(1+K) instead, which is
+   the same unless another item ties with the query at the top.)
    ``query_gallery`` (In-Shop): queries are ranked against a separate gallery.
 3. A query is a *hit at K* iff the rank of its first positive (reference item with its label) is at
    most K. Rank of the first positive = 1 + the number of reference items ranked before it.
 4. Ties (``TIE_RULES``), chosen to be independent of any item order:
    ``optimistic`` (default): rank = 1 + #{reference items with similarity *strictly greater* than
-   the query's best positive}; a negative tied with the best positive does not push it down.
+   the query's best positive}; a negative tied with the best positive does not push it down. This
+   is the Proxy-Anchor code's own In-Shop rule (``evaluate_cos_Inshop``: a hit at K iff fewer than
+   K negatives have ``neg_sim > max(pos_sim)``).
    ``pessimistic``: rank = 1 + #{negatives with similarity >= the best positive}.
    The two differ only when a negative ties exactly with a query's best positive; with continuous
    embeddings that does not happen, with duplicated images across classes it can. Any fixed
-   tie-breaking order (faiss's, ``torch.topk``'s) gives a value between the two. faiss 1.15.1
-   ``IndexFlatIP`` on CPU keeps, at the k-th place, the lowest ids among equal scores but returns
-   equal scores in *descending* id order, so the first K of a ``k=1001`` search need not be a
-   ``k=K`` search when ties straddle place K; PML inherits faiss's order and then removes the
-   query's own index (or the last column when the query is not among the ``k+1`` returned).
+   tie-breaking order (faiss's, ``torch.topk``'s) gives a value between the two. faiss 1.15.1 on
+   CPU (observed, BLAS and non-BLAS paths alike) keeps, at the k-th place, the lowest ids among
+   equal scores; ``IndexFlatIP`` then lists equal scores in *descending* id order and
+   ``IndexFlatL2`` in ascending order, so with IP the first K of a ``k=1001`` search need not be
+   a ``k=K`` search when ties straddle place K. PML inherits the order of its k-NN (default
+   ``IndexFlatL2``) and then removes the query's own index (or the last column when the query is
+   not among the ``k+1`` returned). ``torch.topk`` documents no tie order.
 5. Queries whose label has no item in their reference set (a class with one test image under
    ``leave_one_out``, a query identity absent from the gallery) are excluded from the mean and
    counted (``num_excluded``), as PML excludes "lone" queries. If every query is excluded,
