@@ -31,7 +31,8 @@ def test_the_default_cell_is_shared_by_tables_1_to_4(plan):
     assert len(shared) == 2  # PCB + CSALR 96/2/stages 1-3 on Market and Duke
     for cid in shared:
         cell = plan.cells[cid]
-        assert cell["attention_params"] == {"samples": 96, "groups": 2} and cell["stages"] == [1, 2, 3]
+        assert cell["attention_params"] == {"samples": 96, "groups": 2, "group_mode": "partition"}
+        assert cell["stages"] == [1, 2, 3]
 
 
 def test_csalr_trains_forty_distinct_cells(plan):
@@ -76,3 +77,36 @@ def test_invalid_config_is_rejected_naming_the_key(override, message):
 def test_seeds_given_on_the_command_line_as_strings_are_integers():
     assert build_plan({**BASE, "seeds": ["0", "1", "2"]}).config["seeds"] == [0, 1, 2]
     assert build_plan({**BASE, "seeds": "0,1"}).config["seeds"] == [0, 1]
+
+
+def test_planning_does_not_load_torch():
+    """Every Snakemake job re-parses the workflow and so builds the plan: the measurers' declarations
+    (what they measure, which keys they honour) must come without torch and the models."""
+    import subprocess
+    import sys
+
+    from dmlrepro.resources.peak_memory import child_process_env
+
+    done = subprocess.run([sys.executable, "-c", "import sys, dmlrepro.plan; from dmlrepro.resources.registry import "
+                           "list_measurers; print(list_measurers(), 'torch' in sys.modules)"],
+                          env=child_process_env(0), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['aianet', 'pcb', 'pcb_rpp'] False"
+
+
+def test_a_row_no_measurer_can_measure_is_left_out_of_the_plan(tmp_path):
+    """A resource row of a model without a measurer is not computed (it shows as such in its
+    table) instead of failing in its job."""
+    import json as _json
+
+    import yaml
+
+    from dmlrepro.plan import SPEC_DIR
+
+    spec = _json.loads(_json.dumps(yaml.safe_load((SPEC_DIR / "aianet.yaml").read_text())))
+    row = spec["tables"]["table8"]["rows"][0]
+    row["cell"] = {"model": "mhdml", "attention": "soa"}
+    (tmp_path / "aianet.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
+    plan = build_plan(dict(BASE), spec_dir=tmp_path)
+    assert plan.tables[("aianet", "table8")].cells[0] == {}
+    assert all(c.get("model") != "mhdml" for c in plan.resource_cells.values())

@@ -1,5 +1,12 @@
 """From the paper specs and the run configuration to the jobs: which cells every table and figure
 needs.  The Snakefile asks this module; nothing about tables is hard-coded in the workflow.
+
+A cell is computed only when something can compute every key it and its column set: an accuracy
+column of a row the re-ID trainer trains, a resource column of a row a registered measurer
+measures, a figure the harness draws.  A key that would change nothing is refused here, one line
+naming the spec file, the table and row, and the key (``dmlrepro.specs.honoured``), so that no
+column ever reads a cell computed for another setting.  Rows nothing can compute yet (another
+model family's accuracy columns) are left out of the plan, and their tables show them as such.
 """
 
 from __future__ import annotations
@@ -9,10 +16,19 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dmlrepro.resources.measurers  # noqa: F401  (fills the measurer registry)
 from dmlrepro.cells import REID_MODELS, cell_id, resolve_reid_cell
 from dmlrepro.config import REPO_ROOT, ConfigError, normalize_run_config, resolve_scale, validate_run_config
-from dmlrepro.specs import load_all_specs, resolve_cell
-from dmlrepro.specs.paper_spec import RESOURCE_METRICS
+from dmlrepro.resources.registry import get_measurer, has_measurer
+from dmlrepro.specs import PaperSpecError, load_all_specs, resolve_cell
+from dmlrepro.specs.honoured import (
+    figure_problem,
+    reid_cell_problem,
+    reid_column_problem,
+    resource_column_problem,
+    task_problem,
+)
+from dmlrepro.specs.paper_spec import RESOURCE_METRICS, row_name
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
 SYNTHETIC_ROOT = "data/synthetic"
@@ -93,10 +109,15 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
             f"layout (market1501/, dukemtmc-reid/, cuhk03-np/), or leave data_root unset for the embedded synthetic data"
         )
     for paper, spec in specs.items():
+        where = spec_dir / f"{paper}.yaml"
         for table_id, table in spec.get("tables", {}).items():
-            plan.tables[(paper, table_id)] = _plan_table(plan, paper, spec, table_id, table, scale, root)
+            plan.tables[(paper, table_id)] = _plan_table(plan, paper, spec, table_id, table, scale, root, where)
         for figure_id, figure in spec.get("figures", {}).items():
-            paper_cell = {**spec.get("defaults", {}), **figure.get("cell", {})}
+            paper_cell = resolve_cell(spec, figure, figure.get("dataset"))
+            if not trainable(paper_cell):
+                continue  # drawn once its model has a trainer
+            _refuse(where, figure_id, task_problem(spec["task"]) or figure_problem(figure, paper_cell)
+                    or reid_cell_problem(paper_cell, figure.get("cell", {})))
             cell = resolve_reid_cell(paper_cell, figure["dataset"], scale, root)
             cid = cell_id(cell)
             plan.cells[cid] = cell
@@ -109,28 +130,54 @@ def trainable(paper_cell: dict) -> bool:
     return paper_cell.get("model", "pcb") in REID_MODELS
 
 
-def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, scale: dict, root: str) -> TablePlan:
+def measurable(paper_cell: dict) -> bool:
+    """Whether a registered measurer measures the row's resource columns."""
+    return has_measurer(paper_cell.get("model", "pcb"))
+
+
+def _refuse(where: Path, place: str, problem: str | None) -> None:
+    if problem is not None:
+        raise PaperSpecError(f"{where}: {place}: {problem}")
+
+
+def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, scale: dict, root: str,
+                where: Path) -> TablePlan:
     """Resource columns (params, FLOPs, memory, speed) become one measurement job per row, keyed "";
-    accuracy columns one training cell per row and dataset, keyed by the dataset."""
+    accuracy columns one training cell per row and dataset, keyed by the dataset.  Every key a
+    computed cell or its column sets must be honoured (module docstring)."""
     table_plan = TablePlan(paper, table_id, table)
     resource_columns = [c for c in table["columns"] if c["metric"] in RESOURCE_METRICS]
-    accuracy_datasets = sorted({c["dataset"] for c in table["columns"]
-                                if c["metric"] not in RESOURCE_METRICS and c.get("dataset")})
+    accuracy_columns = [c for c in table["columns"] if c["metric"] not in RESOURCE_METRICS]
+    accuracy_datasets = sorted({c["dataset"] for c in accuracy_columns if c.get("dataset")})
+    task = table.get("task") or spec["task"]
     for index, row in enumerate(table["rows"]):
         if "cell" not in row:
             continue
         paper_cell = resolve_cell(spec, row)
+        own = row.get("cell", {})
+        place = f"{table_id} {row_name(row, index)}"
         table_plan.cells[index] = {}
-        if resource_columns:
+        if resource_columns and measurable(paper_cell):
+            measurer = get_measurer(paper_cell.get("model", "pcb"))
+            _refuse(where, place, task_problem(task) or (measurer.check_cell and measurer.check_cell(paper_cell, own)))
+            for column in resource_columns:
+                scope = row.get("scope", {}).get(column["id"]) or column.get("scope") or "network"
+                problem = resource_column_problem(column, measurer.metrics, measurer.scopes, scope, measurer.name)
+                _refuse(where, f"{place}: column '{column['id']}'", problem)
             resource_cell = {"paper": paper, **paper_cell}
             rid = resource_cell_id(resource_cell)
             plan.resource_cells[rid] = resource_cell
             plan.resource_metrics.setdefault(rid, set()).update(c["metric"] for c in resource_columns)
             table_plan.cells[index][""] = rid
-        if not trainable(paper_cell):
+        if not accuracy_columns or not trainable(paper_cell):
             continue
+        _refuse(where, place, task_problem(task))
+        for column in accuracy_columns:
+            _refuse(where, f"{place}: column '{column['id']}'", reid_column_problem(column))
         for dataset in accuracy_datasets:
-            cell = resolve_reid_cell(resolve_cell(spec, row, dataset), dataset, scale, root)
+            on_dataset = resolve_cell(spec, row, dataset)
+            _refuse(where, place, reid_cell_problem(on_dataset, own))
+            cell = resolve_reid_cell(on_dataset, dataset, scale, root)
             cid = cell_id(cell)
             plan.cells[cid] = cell
             table_plan.cells[index][dataset] = cid

@@ -12,6 +12,7 @@ import json
 
 import torch
 
+from dmlrepro.errors import UserError
 from dmlrepro.models.build import build_reid_model
 from dmlrepro.training.schedule import validate_schedule
 
@@ -26,7 +27,11 @@ def validate_cell(cell: dict, num_classes: int = 8) -> None:
 
 
 def validate_plan(plan) -> None:
-    """Raise ValueError naming the first invalid cell and why."""
+    """Raise a one-line ``UserError`` naming the first invalid cell and why.
+
+    Only the checks' own errors (ValueError, of which UserError is one: groups not dividing the
+    channels, more landmarks than positions, ...) are turned into that line; anything else — a
+    RuntimeError from a forward pass, a KeyError — is a bug and keeps its traceback."""
     seen: set[str] = set()
     for cid, cell in plan.cells.items():
         key = json.dumps({k: v for k, v in cell.items() if k not in ("dataset", "data_root")}, sort_keys=True)
@@ -35,5 +40,5 @@ def validate_plan(plan) -> None:
         seen.add(key)
         try:
             validate_cell(cell)
-        except (ValueError, RuntimeError) as exc:
-            raise ValueError(f"cell {cid} (scale {cell['scale']}): {str(exc).splitlines()[0]}") from None
+        except ValueError as exc:
+            raise UserError(f"cell {cid} (scale {cell['scale']}): {str(exc).splitlines()[0]}") from None

@@ -1,6 +1,7 @@
 """Resource measurement: MAC counting against a hand count, the AiA-Net rows' parameter counts
 against the paper (through the real measurer, in the scope each row declares), Table 8's Lin and
-SoP columns, and the CPU peak-memory helper against a known allocation."""
+SoP columns, the CPU peak-memory helper against a known allocation, and resources.json (memory
+method, device and host) from the command line."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from dmlrepro.resources.measure import MEASURERS, count_macs, measure
-from dmlrepro.resources.measure_aianet import default_scope
+from dmlrepro.errors import UserError
+from dmlrepro.resources.core import count_macs
+from dmlrepro.resources.measure import get_measurer, measure
+from dmlrepro.resources.measurers.aianet import default_scope
 from dmlrepro.resources.peak_memory import cpu_peak_supported, peak_memory
 from dmlrepro.specs import load_paper_spec, reported_literals, resolve_cell
 
@@ -35,15 +38,16 @@ def test_mac_count_equals_a_hand_count_on_a_tiny_conv_net():
 
 
 def test_aianet_is_a_registered_measurer():
-    assert MEASURERS["aianet"].__name__ == "measure_aianet"
-    with pytest.raises(ValueError, match="known: .*aianet"):
-        measure({"model": "mhdml"}, CPU, 1, 1, 1)
+    assert get_measurer("aianet").function.__name__ == "measure_aianet"
+    with pytest.raises(UserError, match="no resource measurer for 'mhdml'; registered: aianet, pcb, pcb_rpp$"):
+        measure({"model": "mhdml"}, CPU, memory_batches=(2, 4), infer_batch=1, iterations=1)
 
 
 @functools.lru_cache(maxsize=None)
 def _sizes(cell_json: str) -> dict:
     """The measurer's params/flops for one resource cell (cached: tables share cells)."""
-    return measure(json.loads(cell_json), CPU, 2, 1, 1, wanted={"params", "flops"})
+    return measure(json.loads(cell_json), CPU, memory_batches=(2, 4), infer_batch=1, iterations=1,
+                   wanted={"params", "flops"})
 
 
 def _measured(spec: dict, row: dict, column: dict) -> tuple[dict, float]:
@@ -133,7 +137,8 @@ def test_table8_gau_code_variant_is_recorded_beside_the_measured_reading():
 def test_inference_time_is_measured_when_wanted():
     cell = {"paper": "aianet", "model": "aianet", "backbone": "googlenet", "attention": "none",
             "part_extractor": False}
-    result = measure(cell, CPU, 2, 1, 1, wanted={"params", "inference_time_ms"})
+    result = measure(cell, CPU, memory_batches=(2, 4), infer_batch=1, iterations=1,
+                     wanted={"params", "inference_time_ms"})
     metrics = result["metrics"]
     assert metrics["inference_time_ms"] > 0 and metrics["fps"] == pytest.approx(1000 / metrics["inference_time_ms"])
     assert result["setup"]["input_size"] == [256, 128] and result["setup"]["timed_iterations"] >= 5
@@ -152,23 +157,58 @@ def test_cpu_peak_memory_sees_a_200_mb_allocation():
     assert after["peak_mb"] < 20, after
 
 
-@pytest.mark.skipif(not cpu_peak_supported(), reason="needs Linux /proc/self/clear_refs")
-def test_pcb_training_memory_is_measured_apart_and_repeats(tmp_path):
-    """On CPU the memory comes from a child process with a fixed mmap threshold (live tensors
-    only), the time from this process; two runs agree on the memory to 1% (with glibc's default
-    allocator the same row read 128, 137 and 150 MB/image)."""
+#: AiA-Net's F_a (BN-GoogLeNet at 256×128): the lightest network a resource table measures, so the
+#: command-line path (child process, two batches) runs in seconds.
+F_A = json.dumps({"paper": "aianet", "model": "aianet", "backbone": "googlenet", "attention": "none",
+                  "part_extractor": False})
+
+
+def _main(tmp_path, name: str, *options: str) -> dict:
     from dmlrepro.resources.measure import main
 
-    cell = json.dumps({"paper": "csalr", "model": "pcb", "attention": "none", "backbone": "resnet50",
-                       "stages": [], "deep_supervision": False, "ds_lambda": 1.0})
-    results = []
-    for run in range(2):
-        out = tmp_path / f"run{run}.json"
-        assert main(["--cell", cell, "--device", "cpu", "--threads", "1", "--train-batch", "1",
-                     "--infer-batch", "1", "--iterations", "1", "--metrics", "memory_mb,fps", "--out", str(out)]) == 0
-        results.append(json.loads(out.read_text()))
-    for result in results:
-        assert "own process, MALLOC_MMAP_THRESHOLD_=128 KiB" in result["setup"]["memory_method"]
-        assert result["metrics"]["fps"] > 0 and result["setup"]["train_batch"] == 1
-    first, second = (r["metrics"]["memory_mb"] for r in results)
-    assert first > 50 and abs(first - second) <= 0.01 * first, (first, second)
+    out = tmp_path / f"{name}.json"
+    assert main(["--cell", F_A, "--device", "cpu", "--infer-batch", "1", "--iterations", "1", *options,
+                 "--out", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.skipif(not cpu_peak_supported(), reason="needs Linux /proc/self/clear_refs")
+def test_training_memory_is_a_slope_measured_apart(tmp_path):
+    """On CPU the memory comes from a child process with a fixed mmap threshold (live tensors
+    only); memory per image is the slope between the two batches, and what the peak holds that
+    does not grow with the batch (gradients of F_a's 6.97 M parameters allocated by then) is
+    recorded apart, not spread over the images."""
+    result = _main(tmp_path, "memory", "--threads", "1", "--memory-batches", "2,4", "--metrics", "memory_mb")
+    setup, metrics = result["setup"], result["metrics"]
+    assert setup["memory_method"].startswith("slope of the peak between two batches b=2,4")
+    assert setup["memory_method"].endswith("own process, MALLOC_MMAP_THRESHOLD_=128 KiB")
+    assert setup["memory_batches"] == [2, 4] and len(setup["memory_peaks_mb"]) == 2
+    low, high = setup["memory_peaks_mb"]
+    assert metrics["memory_mb"] == pytest.approx((high - low) / 2)
+    assert metrics["memory_fixed_mb"] == pytest.approx(low - 2 * metrics["memory_mb"])
+    assert metrics["memory_mb"] > 10 and metrics["memory_fixed_mb"] > 5, metrics
+    # The old method, the peak over its batch, charged a quarter of the fixed part to each image.
+    assert setup["memory_divided_mb"] == pytest.approx(metrics["memory_mb"] + metrics["memory_fixed_mb"] / 4)
+    assert result["metrics_by_scope"]["network"]["memory_mb"] == metrics["memory_mb"]
+
+
+def test_resources_json_names_the_device_and_host_whatever_the_threads(tmp_path):
+    """Issue 8, defect 5: ratios are only ratios between rows measured on one device and host;
+    the device name must not change with --threads (timing runs on one thread anyway)."""
+    import socket
+
+    one = _main(tmp_path, "one", "--threads", "1", "--metrics", "params")["provenance"]
+    two = _main(tmp_path, "two", "--threads", "2", "--metrics", "params")["provenance"]
+    assert one["host"] == two["host"] == socket.gethostname()
+    assert one["device"] == two["device"] and one["device"].startswith("cpu: ")
+    assert "threads" not in one["device"]
+
+
+def test_the_aianet_measurers_attention_lists_are_the_models():
+    """Copied so that checking a spec loads no torch; held equal to what build_aianet reads."""
+    from dmlrepro.models import aianet
+    from dmlrepro.resources.measurers import aianet as measurer
+
+    assert measurer._AIA_ATTENTIONS == aianet.AIA_ATTENTIONS
+    assert measurer._REDUCTION_ATTENTIONS == aianet.REDUCTION_ATTENTIONS
+    assert set(measurer._AIANET_BACKBONES) <= set(aianet.BACKBONES)

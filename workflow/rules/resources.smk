@@ -1,5 +1,9 @@
 # Resource tables (parameters, memory, speed) need no data and no training: each row's model is
 # measured at the paper's architecture and input size on this machine (CPU here, CUDA if present).
+# Memory per image is the slope of one training step's peak between two batches (CPU 2 and 4,
+# CUDA 32 and 64; dmlrepro.resources.core), the fixed part recorded apart; resources.json names
+# the device and host it was measured on.  The row's model picks its measurer from the registry
+# (dmlrepro.resources.measurers).
 
 
 def resource_json(rid):

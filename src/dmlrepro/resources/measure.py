@@ -1,14 +1,14 @@
-"""Measure one resource-table row (CSALR Table 5, CSA Table 6): the row's model at the paper's
-architecture and input size (ResNet-50, 384×128), on this machine.
+"""Measure one resource-table row and write its resources.json:
 
-* memory_mb: peak memory per image of one training step (forward + backward); on CPU measured in
-  a child process of its own under a 128 KiB malloc mmap threshold so that the process's
-  high-water mark counts live tensors only (``measure_memory_apart``), on CUDA by the allocator;
-* fps: inference images per second (eval mode, no gradient);
-* params: exact parameter count (millions); flops: multiply-accumulates of one forward pass
-  (GMACs, the convention the papers' "FLOPs" follow), counted by torch.utils.flop_counter.
-Memory and speed depend on the machine, so the table diff compares each row's ratio to the
-baseline row rather than absolute values.
+    python -m dmlrepro.resources.measure --cell '<paper cell as JSON>' --out resources.json \\
+        [--device auto] [--threads N] [--metrics memory_mb,fps] [--memory-batches 2,4]
+
+The row's model picks its measurer from the registry (``dmlrepro.resources.registry``; the
+measurers are ``dmlrepro.resources.measurers.*``, the generic parts ``dmlrepro.resources.core``).
+On CPU the memory metrics are measured in a child process of their own under a 128 KiB malloc mmap
+threshold (``measure_memory_apart``), time and counts in this process.  resources.json records the
+device and host it was measured on (``provenance.device``, ``provenance.host``) and the memory
+method with both batches' peaks (``setup``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,101 +24,27 @@ from pathlib import Path
 
 import torch
 
+import dmlrepro.resources.measurers  # noqa: F401  (fills the registry)
 from dmlrepro.atomic_io import atomic_write_json
-from dmlrepro.cells import resolve_reid_cell
-from dmlrepro.config import load_scales
-from dmlrepro.models.build import build_reid_model
-from dmlrepro.models.pcb import pcb_loss
-from dmlrepro.resources.measure_aianet import measure_aianet
-from dmlrepro.resources.peak_memory import child_process_env, peak_memory
+from dmlrepro.resources.core import measurement_device, parse_batches
+from dmlrepro.resources.peak_memory import child_process_env
+from dmlrepro.resources.registry import get_measurer, list_measurers, measure
 from dmlrepro.training.determinism import resolve_device
-from dmlrepro.training.provenance import device_name, provenance
+from dmlrepro.training.provenance import provenance
 
-MARKET_TRAIN_IDS = 751
+__all__ = ["measure", "list_measurers", "get_measurer", "main"]
+
+#: Metrics measured by the training / inference memory runs (the child process on CPU).
 MEMORY_METRICS = frozenset({"memory_mb", "inference_memory_mb"})
-TIME_METRICS = frozenset({"fps", "inference_time_ms"})
-REID_METRICS = frozenset({"params", "flops"}) | MEMORY_METRICS | TIME_METRICS
+#: ... and what those runs also report.
+MEMORY_OUTPUTS = MEMORY_METRICS | {"memory_fixed_mb", "inference_memory_fixed_mb"}
+MEMORY_SETUP = ("memory_method", "memory_batches", "memory_peaks_mb", "memory_divided_mb", "inference_memory_peaks_mb")
+DEFAULT_METRICS = frozenset({"params", "flops", "memory_mb", "fps", "inference_time_ms"})
 #: glibc's mmap threshold of the memory-measuring child process (see ``measure_memory_apart``).
 MEMORY_MMAP_THRESHOLD_KB = 128
-
-
-def paper_scale_cell(paper_cell: dict) -> dict:
-    scale = {**load_scales()["paper"], "name": "paper"}
-    scale["backbone"] = {**scale["backbone"], "pretrained": "none"}
-    return resolve_reid_cell(paper_cell, "market1501", scale, data_root="")
-
-
-def count_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward pass (the papers' "FLOPs"), from torch's flop counter,
-    which counts 2 FLOPs per multiply-accumulate."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(*inputs)
-    return counter.get_total_flops() // 2
-
-
-def time_inference(model: torch.nn.Module, images: torch.Tensor, device: torch.device, iterations: int) -> float:
-    """Best time of one forward pass over `iterations` after one warm-up; on CPU the process CPU
-    time with one intra-op thread (see measure_aianet.timed_inference)."""
-    from dmlrepro.resources.measure_aianet import timed_inference
-
-    return timed_inference(model, images, device, iterations)["best"]
-
-
-def measure_reid(paper_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
-                 wanted: set[str] | None = None) -> dict:
-    """A PCB / PCB-RPP row (CSALR Table 5, CSA Table 6).  ``wanted`` limits the costly parts:
-    the training step (``memory_mb``; ``inference_memory_mb`` comes with it) and the timing
-    (``fps``, ``inference_time_ms``); parameters and MACs are always counted."""
-    wanted = set(wanted) if wanted else set(REID_METRICS)
-    cell = paper_scale_cell(paper_cell)
-    torch.manual_seed(0)
-    model = build_reid_model(cell, MARKET_TRAIN_IDS, load_pretrained=False).to(device)
-    height, width = cell["training"]["input_size"]
-    metrics: dict[str, float] = {"params": sum(p.numel() for p in model.parameters()) / 1e6}
-    setup: dict = {
-        "input_size": [height, width], "infer_batch": infer_batch, "device": device_name(device),
-        "units": {"params": "millions", "flops": "GMACs (multiply-accumulates)"},
-    }
-    if wanted & MEMORY_METRICS:
-        model.train()
-        images = torch.randn(train_batch, 3, height, width, device=device)
-        targets = torch.randint(0, MARKET_TRAIN_IDS, (train_batch,), device=device)
-        with peak_memory(device) as train_peak:
-            loss, _ = pcb_loss(model(images), targets, cell["ds_lambda"])
-            loss.backward()
-        del loss, images
-        model.zero_grad(set_to_none=True)
-        metrics["memory_mb"] = train_peak["peak_mb"] / train_batch
-        setup.update(train_batch=train_batch, memory_method=train_peak["method"])
-
-    model.eval()
-    images = torch.randn(infer_batch, 3, height, width, device=device)
-    if wanted & MEMORY_METRICS:
-        with torch.no_grad(), peak_memory(device) as infer_peak:
-            model(images)
-        metrics["inference_memory_mb"] = infer_peak["peak_mb"] / infer_batch
-    if wanted & TIME_METRICS:
-        best = time_inference(model, images, device, iterations)
-        metrics.update(fps=infer_batch / best, inference_time_ms=1000 * best / infer_batch)
-        setup.update(timed_iterations=iterations, timing="best of the timed iterations after one warm-up")
-    metrics["flops"] = count_macs(model, images[:1]) / 1e9
-    return {"metrics": metrics, "setup": setup, "cell": cell}
-
-
-#: model name → measuring function(resource_cell, device, train_batch, infer_batch, iterations)
-MEASURERS = {"pcb": measure_reid, "pcb_rpp": measure_reid, "aianet": measure_aianet}
-
-
-def measure(resource_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
-            wanted: set[str] | None = None) -> dict:
-    """Measure a resource row.  `wanted` names the metrics the tables need; a measurer may skip the
-    costly ones (training-step memory, timing) when only parameters or MACs are wanted."""
-    model = resource_cell.get("model", "pcb")
-    if model not in MEASURERS:
-        raise ValueError(f"model: no resource measurement for {model!r}; known: {sorted(MEASURERS)}")
-    return MEASURERS[model](resource_cell, device, train_batch, infer_batch, iterations, wanted=wanted)
+#: The two batches of the memory slope.  CPU: small, because the step runs at 384×128 on a shared
+#: 2-core machine; CUDA: up to the papers' training batch, 64 (CSALR Sec. 4.2).
+DEFAULT_MEMORY_BATCHES = {"cpu": (2, 4), "cuda": (32, 64)}
 
 
 def measure_memory_apart(argv: list[str], memory_wanted: set[str]) -> dict:
@@ -145,19 +72,18 @@ def measure_memory_apart(argv: list[str], memory_wanted: set[str]) -> dict:
 
 def _merge_memory(result: dict, memory: dict) -> None:
     """Take the memory metrics (and their method) from the child's result."""
-    for key in MEMORY_METRICS:
+    for key in MEMORY_OUTPUTS:
         if key in memory["metrics"]:
             result["metrics"][key] = memory["metrics"][key]
         for scope, values in memory.get("metrics_by_scope", {}).items():
             if key in values:
                 result.setdefault("metrics_by_scope", {}).setdefault(scope, {})[key] = values[key]
-    method = memory["setup"].get("memory_method")
-    if method:
-        if method.startswith("VmHWM"):
-            method += f", own process, MALLOC_MMAP_THRESHOLD_={MEMORY_MMAP_THRESHOLD_KB} KiB"
-        result["setup"]["memory_method"] = method
-    if "train_batch" in memory["setup"]:
-        result["setup"]["train_batch"] = memory["setup"]["train_batch"]
+    for key in MEMORY_SETUP:
+        if key in memory["setup"]:
+            result["setup"][key] = memory["setup"][key]
+    method = result["setup"].get("memory_method")
+    if method and "VmHWM" in method:
+        result["setup"]["memory_method"] = f"{method}, own process, MALLOC_MMAP_THRESHOLD_={MEMORY_MMAP_THRESHOLD_KB} KiB"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell", required=True, help="the row's paper cell as JSON")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--train-batch", type=int, default=None)
+    parser.add_argument("--memory-batches", type=parse_batches, default=None,
+                        help="b1,b2: the two training batches of the per-image memory slope (CPU 2,4; CUDA 32,64)")
     parser.add_argument("--infer-batch", type=int, default=None)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--metrics", default=None,
@@ -178,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     cell = json.loads(args.cell)
-    wanted = set(args.metrics.split(",")) if args.metrics else set(REID_METRICS)
+    wanted = set(args.metrics.split(",")) if args.metrics else set(DEFAULT_METRICS)
     memory_wanted = wanted & MEMORY_METRICS
     # On CPU the memory is measured in a child process under a fixed mmap threshold; the child
     # itself (the threshold set) measures in place.
@@ -187,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     here = wanted - memory_wanted if apart else wanted
     result = measure(
         cell, device, wanted=here or {"params"},
-        train_batch=args.train_batch or (32 if cuda else 4),
+        memory_batches=args.memory_batches or DEFAULT_MEMORY_BATCHES["cuda" if cuda else "cpu"],
         infer_batch=args.infer_batch or (64 if cuda else 8),
         iterations=args.iterations,
     )
     if memory is not None:
         _merge_memory(result, memory)
-    result["provenance"] = provenance(device)
+    # The device without the thread count (timing runs on one thread whatever --threads says), so
+    # that rows measured on one machine compare as one device.
+    result["provenance"] = {**provenance(device), "device": measurement_device(device), "host": socket.gethostname()}
     atomic_write_json(args.out, result)
     print(json.dumps(result["metrics"]))
     return 0

@@ -15,6 +15,8 @@ from typing import Iterator
 
 import torch
 
+from dmlrepro.errors import UserError
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -22,7 +24,7 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 def _status_kb(field: str) -> int:
     match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
     if not match:
-        raise RuntimeError(f"/proc/self/status has no {field}; CPU peak memory needs Linux")
+        raise UserError(f"/proc/self/status has no {field}: CPU peak memory needs Linux; measure on Linux or on CUDA")
     return int(match.group(1))
 
 

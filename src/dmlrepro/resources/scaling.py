@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlrepro.atomic_io import atomic_write, atomic_write_text
+from dmlrepro.errors import UserError
 from dmlrepro.resources.peak_memory import child_process_env
 
 #: ResNet-50 stage 1 (layer1): 256 channels at stride 4 (CSALR/CSA put a module after it).
@@ -108,7 +109,7 @@ def variants(methods: tuple[str, ...] = METHODS, groups: tuple[int, ...] = DEFAU
     """SA (materialised), fused SDPA SA, and CSA / CSALR at every group count."""
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        raise ValueError(f"methods: unknown {unknown}; choose from {list(METHODS)}")
+        raise UserError(f"methods: unknown {unknown}; choose from {list(METHODS)}")
     out: list[Variant] = []
     for method in methods:
         if method in ("sa", "sa_sdpa"):

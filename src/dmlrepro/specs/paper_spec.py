@@ -102,7 +102,7 @@ def _read_yaml(path: Path) -> Any:
 def _validator() -> jsonschema.Draft202012Validator:
     path = spec_schema_path()
     if not path.is_file():
-        raise FileNotFoundError(f"paper spec schema not found at {path} (is dmlrepro installed from a checkout?)")
+        raise PaperSpecError(f"paper spec schema not found at {path}: run dmlrepro from a checkout of its repository")
     schema = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
@@ -111,7 +111,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 # ------------------------------------------------------------------------- error formatting
 
 
-def _row_name(row: Any, index: int) -> str:
+def row_name(row: Any, index: int) -> str:
     if isinstance(row, dict):
         source = row.get("source")
         if isinstance(source, dict) and isinstance(source.get("row"), str):
@@ -138,7 +138,7 @@ def _where(data: Any, path: list) -> tuple[str, list]:
         if path[0] == "tables" and len(rest) >= 2 and rest[0] in ("rows", "columns") and isinstance(rest[1], int):
             seq = item.get(rest[0]) if isinstance(item, dict) else None
             element = seq[rest[1]] if isinstance(seq, list) and rest[1] < len(seq) else None
-            name = _row_name(element, rest[1]) if rest[0] == "rows" else _column_name(element, rest[1])
+            name = row_name(element, rest[1]) if rest[0] == "rows" else _column_name(element, rest[1])
             return f"{place} {name}", rest[2:]
         if path[0] == "figures" and len(rest) >= 2 and rest[0] in ("panels", "series") and isinstance(rest[1], int):
             return f"{place} {rest[0][:-1]} {rest[1] + 1}", rest[2:]
@@ -313,7 +313,7 @@ def _check_table(table_id: str, table: dict, spec: dict) -> tuple[str, str] | No
     sources: dict[str, int] = {}
     cells: dict[str, int] = {}
     for i, row in enumerate(table["rows"]):
-        place = f"{table_id} {_row_name(row, i)}"
+        place = f"{table_id} {row_name(row, i)}"
         if len(row["label"]) != n_header:
             return place, (f"label has {len(row['label'])} cell(s) but row_header {table['row_header']} "
                            f"has {n_header}")

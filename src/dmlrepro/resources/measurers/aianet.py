@@ -20,31 +20,27 @@ when the cell has an attention block, else ``network``; time and memory always `
 Units: params in millions; flops in 10⁹ multiply-accumulates (torch's FlopCounterMode counts
 2 FLOPs per MAC and covers conv/linear/matmul, not element-wise ops; the paper's "FLOPs" are MACs:
 Lin-attention's 0.015 G is 14.8 M MACs); inference_time_ms per image and fps in eval mode (on CPU
-single-threaded process CPU time, see ``timed_inference``); memory_mb the peak of one training
-step per image.  Parameter and MAC counts are exact and
+single-threaded process CPU time, see ``dmlrepro.resources.core.timed_inference``); memory_mb the
+per-image memory of one training step (the slope between two batches, ``dmlrepro.resources.core``).
+Parameter and MAC counts are exact and
 run on PyTorch's ``meta`` device (no memory, no time), so a row that needs only them is cheap.
+
+torch and the models are imported inside the functions: the plan imports this module for its
+declaration (what it measures, which keys it honours) in every Snakemake job, which must not pay
+for loading torch.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+from dmlrepro.resources.registry import register_measurer
 
-from dmlrepro.attention import build_attention
-from dmlrepro.models.aianet import (
-    AiANet,
-    AiANetOutput,
-    attention_kwargs_for,
-    attention_registry_name,
-    build_aianet,
-)
-from dmlrepro.resources.peak_memory import peak_memory
-from dmlrepro.training.provenance import device_name
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from dmlrepro.models.aianet import AiANet, AiANetOutput
 
 #: Sec. 4.4: "The spatial size of the input image is fixed to 256 × 128".
 INPUT_SIZE = (256, 128)
@@ -72,16 +68,11 @@ def default_scope(cell: dict, metric: str) -> str:
     return "attention_module" if metric in COUNT_METRICS and has_attention else "network"
 
 
-def _count_macs(module: nn.Module, *inputs: torch.Tensor) -> int:
-    # Imported here: dmlrepro.resources.measure imports this module to register it.
-    from dmlrepro.resources.measure import count_macs
-
-    return count_macs(module, *inputs)
-
-
 def _count_network(model: AiANet, image: torch.Tensor) -> tuple[int, dict[str, tuple[int, ...]]]:
     """MACs of one forward pass of ``image``, and the shape of the input each attention block
     receives in it (one pass does both)."""
+    from dmlrepro.resources.core import count_macs
+
     shapes: dict[str, tuple[int, ...]] = {}
 
     def recorder(key: str):
@@ -92,7 +83,7 @@ def _count_network(model: AiANet, image: torch.Tensor) -> tuple[int, dict[str, t
 
     handles = [module.register_forward_pre_hook(recorder(key)) for key, module in model.attention.items()]
     try:
-        macs = _count_macs(model, image)
+        macs = count_macs(model, image)
     finally:
         for handle in handles:
             handle.remove()
@@ -101,6 +92,8 @@ def _count_network(model: AiANet, image: torch.Tensor) -> tuple[int, dict[str, t
 
 def parameter_breakdown(model: AiANet) -> dict[str, int]:
     """Parameters per part of the network, so a reported count can be reconciled by hand."""
+    from torch import nn
+
     parts = {
         "backbone": model.backbone,
         "attention": model.attention,
@@ -115,12 +108,17 @@ def parameter_breakdown(model: AiANet) -> dict[str, int]:
 
 def count_sizes(cell: dict, num_classes: int = CUHK03_NP_TRAIN_IDS) -> dict[str, Any]:
     """Exact parameter and MAC counts of ``cell`` in both scopes, on the meta device."""
+    import torch
+
+    from dmlrepro.models.aianet import build_aianet
+    from dmlrepro.resources.core import count_macs
+
     height, width = INPUT_SIZE
     with torch.device("meta"):
         model = build_aianet(cell, num_classes).eval()
         network_macs, inputs = _count_network(model, torch.empty(1, 3, height, width))
         module_macs = {
-            key: _count_macs(model.attention[key], torch.empty(shape)) for key, shape in inputs.items()
+            key: count_macs(model.attention[key], torch.empty(shape)) for key, shape in inputs.items()
         }
     module_params = sum(p.numel() for p in model.attention.parameters())
     breakdown = parameter_breakdown(model)
@@ -151,6 +149,12 @@ def gau_code_variant_sizes(cell: dict, attention_inputs: dict[str, list[int]]) -
     the measured Eq. 14 reading (never instead of it)."""
     if cell.get("attention") != "gau":
         return None
+    import torch
+
+    from dmlrepro.attention import build_attention
+    from dmlrepro.models.aianet import attention_kwargs_for, attention_registry_name
+    from dmlrepro.resources.core import count_macs
+
     name = attention_registry_name("gau", bool(cell.get("aia", True)))
     kwargs = {**attention_kwargs_for(cell), "rff": "code"}
     params = macs = 0
@@ -158,64 +162,82 @@ def gau_code_variant_sizes(cell: dict, attention_inputs: dict[str, list[int]]) -
         for shape in attention_inputs.values():
             module = build_attention(name, shape[0], **kwargs).eval()
             params += sum(p.numel() for p in module.parameters())
-            macs += _count_macs(module, torch.empty(1, *shape))
+            macs += count_macs(module, torch.empty(1, *shape))
     return {"params": params / 1e6, "flops": macs / 1e9}
-
-
-def timed_inference(model: nn.Module, images: torch.Tensor, device: torch.device, iterations: int) -> dict:
-    """Seconds per forward pass of ``images`` (eval, no gradient), best of ``iterations`` after one
-    warm-up pass.
-
-    CUDA: wall time between synchronisations.  CPU: the process's CPU time with ONE intra-op
-    thread.  On a CPU shared with other jobs, wall time with several OpenMP threads measures the
-    other jobs more than the network: on this project's 2-core machine under load, F_a took
-    230-580 ms per image with 2 threads and 80-89 ms with 1, whose CPU time was 56-59 ms in every
-    pass.  One thread's CPU time counts only this network's work, so the ratios between rows (what
-    the tables compare) hold whatever else runs.  Wall times are returned too."""
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    wall, cpu = [], []
-    try:
-        with torch.no_grad():
-            model(images)
-            for _ in range(iterations):
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                start, start_cpu = time.perf_counter(), time.process_time()
-                model(images)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.process_time() - start_cpu)
-    finally:
-        torch.set_num_threads(threads)
-    timed = cpu if device.type == "cpu" else wall
-    return {
-        "best": min(timed), "median": statistics.median(timed), "wall_best": min(wall),
-        "wall_median": statistics.median(wall),
-        "clock": "process CPU time, 1 thread" if device.type == "cpu" else "wall time (CUDA synchronised)",
-    }
 
 
 def _training_loss(output: AiANetOutput, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy on both branches; the triplet term's memory is negligible next to the
     activations, so one training step's peak is that of this loss's backward."""
+    from torch.nn import functional as F
+
     return sum(F.cross_entropy(logits, targets) for logits in output.logits)
 
 
-def measure_aianet(resource_cell: dict, device: torch.device, train_batch: int, infer_batch: int, iterations: int,
-                   wanted: set[str] | None = None) -> dict:
+#: What build_aianet reads (models/aianet.py), and for which attentions; a key it does not read is
+#: refused on a measured row (issue 8, defect 10).  The attention lists are models.aianet's
+#: AIA_ATTENTIONS and REDUCTION_ATTENTIONS (a test holds them equal), copied so that checking a
+#: spec does not load torch.
+_AIA_ATTENTIONS = ("lin", "sop", "gau")
+_REDUCTION_ATTENTIONS = ("lin", "sop", "gau", "nonlinear_v1", "nonlinear_v2", "se", "nl", "nonlocal")
+_AIANET_BACKBONES = ("googlenet", "resnet50")
+_AIANET_ALWAYS = frozenset({"model", "backbone", "attention", "part_extractor", "part_regions", "embedding_dim"})
+#: Training-only keys: they change no parameter, MAC or inference time, and the training step whose
+#: memory is measured is cross-entropy on both branches (the triplet term's memory is negligible).
+_AIANET_TRAINING_ONLY = frozenset({"loss", "triplet_margin"})
+
+
+def _aianet_applies(key: str, cell: dict) -> bool:
+    attention = cell.get("attention", "none")
+    if key == "aia":
+        return attention in _AIA_ATTENTIONS
+    if key == "reduction":
+        return attention in _REDUCTION_ATTENTIONS
+    if key == "c_prime":
+        return attention == "gau"
+    if key == "stages":
+        return attention not in (None, "none")
+    return key in _AIANET_ALWAYS or key in _AIANET_TRAINING_ONLY
+
+
+def check_aianet_cell(cell: dict, own: dict) -> str | None:
+    """The first key of a resolved AiA-Net cell the measurer does not honour, as one line."""
+    backbone = cell.get("backbone", "googlenet")
+    if backbone not in _AIANET_BACKBONES:
+        return f"backbone {backbone!r} is not built by AiA-Net ({', '.join(_AIANET_BACKBONES)}); mark the row reported_only"
+    read = _AIANET_ALWAYS | _AIANET_TRAINING_ONLY | {"aia", "reduction", "c_prime", "stages"}
+    for key in sorted(cell):
+        if key not in read:
+            return f"{key}: {cell[key]!r} does nothing in aianet (it reads {', '.join(sorted(read))}); remove it"
+    for key in sorted(own):
+        if not _aianet_applies(key, cell):
+            return f"{key}: {own[key]!r} does nothing: attention {cell.get('attention')!r} does not read it; remove it from the row"
+    return None
+
+
+MEASURED_METRICS = frozenset({"params", "flops", "memory_mb", "fps", "inference_time_ms"})
+
+
+@register_measurer("aianet", metrics=MEASURED_METRICS, scopes=("network", "attention_module"),
+                   check_cell=check_aianet_cell)
+def measure_aianet(resource_cell: dict, device: torch.device, *, memory_batches: tuple[int, int], infer_batch: int,
+                   iterations: int, wanted: set[str] | None = None) -> dict:
     """An AiA-Net row (AiA-Net Tables 2, 3, 4, 8).  ``wanted`` ⊆ {params, flops} skips every
     forward pass on real tensors (no timing, no memory)."""
+    import torch
+
+    from dmlrepro.models.aianet import build_aianet
+    from dmlrepro.resources.core import measurement_device, timed_inference, training_memory
+
     cell = aianet_model_cell(resource_cell)
-    wanted = set(wanted) if wanted else {"params", "flops", "memory_mb", "fps", "inference_time_ms"}
+    wanted = set(wanted) if wanted else set(MEASURED_METRICS)
     sizes = count_sizes(cell)
     by_scope = {scope: dict(values) for scope, values in sizes["by_scope"].items()}
     setup: dict[str, Any] = {
         "input_size": list(INPUT_SIZE),
         "units": {"params": "millions", "flops": "10^9 multiply-accumulates (conv/linear/matmul)",
-                  "inference_time_ms": "per image", "memory_mb": "per image, one training step"},
+                  "inference_time_ms": "per image",
+                  "memory_mb": "MB per image, one training step (slope between two batches)"},
         "params_convention": "network: all parameters but the identity classifiers; attention_module: the attention block(s)",
         **sizes["setup"],
     }
@@ -228,18 +250,17 @@ def measure_aianet(resource_cell: dict, device: torch.device, train_batch: int, 
         torch.manual_seed(0)
         model = build_aianet(cell, CUHK03_NP_TRAIN_IDS).to(device)
         if "memory_mb" in wanted:
-            model.train()
-            images = torch.randn(train_batch, 3, height, width, device=device)
-            targets = torch.randint(0, CUHK03_NP_TRAIN_IDS, (train_batch,), device=device)
-            with peak_memory(device) as train_peak:
-                loss = _training_loss(model(images), targets)
-                loss.backward()
-            del loss, images, targets
-            model.zero_grad(set_to_none=True)
-            by_scope["network"]["memory_mb"] = train_peak["peak_mb"] / train_batch
-            setup.update(train_batch=train_batch, memory_method=train_peak["method"])
+            def step(batch: int) -> None:
+                images = torch.randn(batch, 3, height, width, device=device)
+                targets = torch.randint(0, CUHK03_NP_TRAIN_IDS, (batch,), device=device)
+                _training_loss(model(images), targets).backward()
+
+            train = training_memory(model, step, memory_batches, device)
+            by_scope["network"]["memory_mb"] = train["per_image_mb"]
+            by_scope["network"]["memory_fixed_mb"] = train["fixed_mb"]
+            setup.update(memory_method=train["method"], memory_batches=train["batches"],
+                         memory_peaks_mb=train["peaks_mb"], memory_divided_mb=train["divided_mb"])
         if wanted & {"fps", "inference_time_ms"}:
-            model.eval()
             images = torch.randn(infer_batch, 3, height, width, device=device)
             timed = max(iterations, MIN_TIMED_ITERATIONS)
             timing = timed_inference(model, images, device, timed)
@@ -252,13 +273,14 @@ def measure_aianet(resource_cell: dict, device: torch.device, train_batch: int, 
                 inference_wall_ms_best=1000 * timing["wall_best"] / infer_batch,
                 inference_wall_ms_median=1000 * timing["wall_median"] / infer_batch,
             )
-        setup["device"] = device_name(device)
+        setup["device"] = measurement_device(device)
+        setup["threads"] = torch.get_num_threads()
     else:
         setup["device"] = "meta (exact counts; no timing or memory wanted)"
 
     metrics = {
         metric: by_scope[default_scope(cell, metric)][metric]
-        for metric in ("params", "flops", "memory_mb", "fps", "inference_time_ms")
+        for metric in ("params", "flops", "memory_mb", "memory_fixed_mb", "fps", "inference_time_ms")
         if metric in by_scope[default_scope(cell, metric)]
     }
     return {"metrics": metrics, "metrics_by_scope": by_scope, "setup": setup, "cell": cell}
