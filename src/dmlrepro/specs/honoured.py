@@ -65,6 +65,7 @@ def _show(value: Any) -> str:
 
 
 def task_problem(task: str | None) -> str | None:
+    """A computed cell's task (the table's, else the paper's) must be one the harness trains."""
     if task not in COMPUTED_TASKS:
         return (f"task {task!r} has no trainer yet (the harness computes {', '.join(COMPUTED_TASKS)} cells); "
                 f"mark the row reported_only or give it a model of that task")
