@@ -81,3 +81,24 @@ def test_missing_pretrained_weights_file_says_how_to_provide_them(tmp_path):
     line = one_error_line(subprocess.run(args, capture_output=True, text=True, timeout=300))
     assert "r50.pth does not exist" in line and "state dict" in line
     assert not (tmp_path / "ok.json").exists()
+
+
+def test_pretrained_weights_file_that_is_no_state_dict_says_so(tmp_path):
+    weights = tmp_path / "r50.pth"
+    weights.write_text("<html>a login page, not weights</html>")
+    args = [sys.executable, "-m", "dmlrepro.cli", "check-weights", "--source", str(weights),
+            "--out", str(tmp_path / "ok.json")]
+    line = one_error_line(subprocess.run(args, capture_output=True, text=True, timeout=300))
+    assert "cannot be read as a state dict" in line and "r50.pth" in line
+    assert not (tmp_path / "ok.json").exists()
+
+
+def test_make_data_refuses_to_replace_a_foreign_folder(tmp_path):
+    foreign = tmp_path / "market1501" / "Market-1501-v15.09.15"  # where the generator would write
+    foreign.mkdir(parents=True)
+    (foreign / "mine.txt").write_text("someone's data")
+    args = [sys.executable, "-m", "dmlrepro.cli", "make-data", "--variant", "market1501", "--out", str(tmp_path),
+            "--train-ids", "2", "--test-ids", "2"]
+    line = one_error_line(subprocess.run(args, capture_output=True, text=True, timeout=300))
+    assert "refusing to replace" in line and "choose another --out" in line
+    assert (foreign / "mine.txt").exists()

@@ -1,7 +1,13 @@
 """Command line of the jobs the workflow runs: `dmlrepro train-cell`, `dmlrepro make-data`, …
 
 Users normally run Snakemake targets; these commands are what the rules call, and they work on
-their own for debugging one cell.  Errors a user can fix end as one line on stderr and exit 2.
+their own for debugging one cell.
+
+Errors: a `dmlrepro.errors.UserError` (a check of the harness's own: a config value, a data layout,
+a file the user named) ends as one line on stderr, `dmlrepro: error: <how to fix it>`, exit 2.
+Every other exception is a bug or an environment failure whose cause the traceback shows: the full
+traceback goes to the job's log file (`--log`; stderr without one) and stderr gets one line,
+`dmlrepro: internal error: <Type>: <message> (traceback in <log>)`, exit 1.
 """
 
 from __future__ import annotations
@@ -9,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, KeyError)
+from dmlrepro.errors import UserError
 
 
 def _setup_logging(log_file: str | None) -> None:
@@ -29,12 +36,19 @@ def _setup_logging(log_file: str | None) -> None:
 def cmd_train_cell(args: argparse.Namespace) -> None:
     from dmlrepro.training.reid_trainer import train_reid_cell
 
-    cell = json.loads(Path(args.cell).read_text())
+    cell_file = Path(args.cell)
+    if not cell_file.is_file():
+        raise UserError(f"cell file {cell_file} does not exist; pass the cell.json the workflow wrote "
+                        "(results/cells/<cell>/cell.json)")
+    try:
+        cell = json.loads(cell_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"cell file {cell_file} is not valid JSON ({exc}); delete it and let the workflow rewrite it") from None
     progress = open(args.progress_file, "a") if args.progress_file else sys.stderr
     record = train_reid_cell(
         cell, args.seed, Path(args.out_dir), Path(args.checkpoint_dir), device_name=args.device,
         threads=args.threads, num_workers=args.num_workers, eval_batch_size=args.eval_batch_size,
-        progress=not args.no_progress, progress_file=progress,
+        progress=not args.no_progress, progress_file=progress, reuse_weights=args.reuse_weights,
     )
     print(json.dumps(record["metrics"]))
 
@@ -96,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log", default=None, help="log file")
     train.add_argument("--no-progress", action="store_true")
     train.add_argument("--progress-file", default=None, help="where the progress bars go (default stderr)")
+    train.add_argument("--reuse-weights", action="store_true",
+                       help="evaluate a finished run's weights from the checkpoint folder instead of retraining")
     train.set_defaults(func=cmd_train_cell)
 
     data = sub.add_parser("make-data", help="write the embedded synthetic re-ID dataset")
@@ -126,20 +142,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The line that says what went wrong.  An exception re-raised from a DataLoader worker reads
+    "Caught X in DataLoader worker process 0.\nOriginal Traceback ...\nX: <message>": its last
+    line is the original message."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith("Caught ") and "DataLoader worker" in lines[0] and len(lines) > 1:
+        # The traceback's last line: "[module.]Type: message".
+        return re.sub(rf"^(?:[\w.]+\.)?{re.escape(type(exc).__name__)}: ", "", lines[-1])
+    return lines[0]
+
+
+def _log_files() -> list[logging.FileHandler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+
+
+def _to_log_files(message: str, exc_info=None) -> None:
+    """Write one record to the log files only (the console gets its own single line)."""
+    record = logging.getLogger("dmlrepro").makeRecord("dmlrepro", logging.ERROR, __file__, 0, message, (), exc_info)
+    for handler in _log_files():
+        handler.handle(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "log", None))
     try:
         args.func(args)
-    except USER_ERRORS as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        # The log file gets the details; the console gets exactly one line naming the fix.
-        logging.getLogger("dmlrepro").debug("failed", exc_info=True)
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.handle(logging.makeLogRecord({"msg": f"{type(exc).__name__}: {message}", "levelname": "ERROR", "levelno": logging.ERROR, "name": "dmlrepro"}))
+    except UserError as exc:
+        message = _one_line(exc)
+        _to_log_files(f"{type(exc).__name__}: {message}")
         print(f"dmlrepro: error: {message}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, or an environment failure: keep the traceback
+        summary = f"{type(exc).__name__}: {_one_line(exc)}"
+        logs = _log_files()
+        if logs:
+            _to_log_files(f"internal error: {summary}", sys.exc_info())
+            where = ", ".join(h.baseFilename for h in logs)
+        else:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            where = "stderr above"
+        print(f"dmlrepro: internal error: {summary} (traceback in {where})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -96,3 +96,38 @@ def test_tiny_end_to_end_run_with_two_seeds_renders_table2_figure4_and_report(wo
     assert report.returncode == 0, report.stderr[-2000:]
     html = (workdir / "report.html").read_text()
     assert "table2.diff.csv" in html and "fig4.png" in html
+    forced_rerun_retrains_unless_reuse_weights(workdir)
+
+
+def forced_rerun_retrains_unless_reuse_weights(workdir: Path) -> None:
+    """A forced rerun of a finished cell retrains it from scratch; with reuse_weights=true it
+    evaluates the finished weights and says so; neither makes other jobs outdated."""
+    import json
+
+    metrics = sorted((workdir / "results/cells").glob("*/seed0/metrics.json"))[0]
+    target = str(metrics.relative_to(workdir))
+    log = workdir / "results/logs/cells" / metrics.parent.parent.name / "seed0.log"
+    config = ["--config", "scale=tiny", "seeds=[0,1]"]
+    before = json.loads(metrics.read_text())
+    assert before["provenance"]["code_version"] and before["provenance"]["reused_weights"] is None
+
+    forced = snakemake("--cores", "2", target, "--forcerun", "train_cell", *config, cwd=workdir)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    text = log.read_text()
+    assert "holds a finished run" in text and "retraining from scratch" in text
+    epochs = before["cell"]["training"]["epochs"]
+    assert f"epoch {epochs}/{epochs}" in text.split("retraining from scratch")[-1]
+    retrained = json.loads(metrics.read_text())
+    assert retrained["provenance"]["resumed_from_epoch"] == 0 and retrained["metrics"] == before["metrics"]
+
+    reused = snakemake("--cores", "2", target, "--forcerun", "train_cell", *config, "reuse_weights=true", cwd=workdir)
+    assert reused.returncode == 0, reused.stderr[-3000:]
+    record = json.loads(metrics.read_text())
+    assert record["provenance"]["reused_weights"] == {
+        "code_version": retrained["provenance"]["code_version"], "commit": retrained["provenance"]["commit"],
+        "same_code": True}
+    assert record["metrics"] == before["metrics"]
+    assert "epoch 1/" not in log.read_text().split("reusing the finished weights")[-1]
+    # Switching reuse_weights back off is no reason to rerun anything.
+    again = snakemake("-n", "--cores", "2", target, *config, cwd=workdir)
+    assert jobs(again, "train_cell") == 0, again.stdout[-2000:]

@@ -34,6 +34,11 @@ rule train_cell:
         workers=SCALE["num_workers"],
         eval_batch=SCALE["eval_batch_size"],
         torch_threads=lambda wildcards, threads: torch_threads(threads),
+        # --config reuse_weights=true: a job that finds a finished run of its cell evaluates those
+        # weights instead of retraining (recorded as provenance.reused_weights in metrics.json).
+        # A function of `threads` is a "derived" param, which Snakemake leaves out of its params
+        # rerun trigger: switching reuse_weights on or off must not by itself rerun every cell.
+        reuse=lambda wildcards, threads: " --reuse-weights" if config.get("reuse_weights", False) else "",
     threads: cell_threads()
     resources:
         runtime=cluster_resource("train_cell", "runtime"),
@@ -44,4 +49,4 @@ rule train_cell:
         "python -m dmlrepro.cli train-cell --cell {input.cell} --seed {wildcards.seed} "
         "--out-dir $(dirname {output.metrics}) --checkpoint-dir {params.checkpoint_dir} "
         "--device {params.device} --threads {params.torch_threads} --num-workers {params.workers} "
-        "--eval-batch-size {params.eval_batch} --log {log} --progress-file {log}.progress"
+        "--eval-batch-size {params.eval_batch} --log {log} --progress-file {log}.progress{params.reuse}"

@@ -6,20 +6,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from dmlrepro.config import ConfigError  # noqa: E402
+from dmlrepro.errors import UserError  # noqa: E402
 from dmlrepro.plan import build_plan, data_root_for, SYNTHETIC_ROOT  # noqa: E402
-from dmlrepro.specs import PaperSpecError  # noqa: E402
 
 # Validate before any job runs: an invalid value, an unknown scale, groups that do not divide the
 # channels or more landmarks than positions stop the workflow here with one line naming the fix.
+# UserError (ConfigError, PaperSpecError, ... derive from it) is the harness's own checks; plain
+# ValueError stays in the tuple while some checks still raise it (cells.resolve_reid_cell,
+# validate.validate_plan, the attention modules' constructors).  Anything else is a bug, and
+# Snakemake shows its traceback.
 try:
     PLAN = build_plan(config)
     if workflow.is_main_process:  # jobs re-parse the workflow; validating once is enough
         from dmlrepro.validate import validate_plan  # noqa: E402
 
         validate_plan(PLAN)
-except (ConfigError, PaperSpecError, ValueError, FileNotFoundError) as _exc:
-    raise WorkflowError(f"dmlrepro: {_exc}") from None
+except (UserError, ValueError) as _exc:
+    raise WorkflowError(f"dmlrepro: {str(_exc).splitlines()[0] if str(_exc) else type(_exc).__name__}") from None
 
 SCALE = PLAN.scale
 DATA_ROOT = data_root_for(PLAN.config)

@@ -12,10 +12,12 @@ from PIL import Image, ImageFile
 from torch.utils.data import Dataset
 
 from dmlrepro.data.reid_dataset import Item
+from dmlrepro.errors import UserError
 
 
-class CorruptImageError(OSError):
-    """An image that cannot be fully decoded; the one-line message names the file."""
+class CorruptImageError(UserError, OSError):
+    """An image that cannot be fully decoded; the one-line message names the file and the fix.
+    Also an OSError, what PIL raises for such files, for callers that catch that."""
 
 
 # LOAD_TRUNCATED_IMAGES is a process-wide PIL switch that other libraries set to True; hold it at

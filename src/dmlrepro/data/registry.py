@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dmlrepro.data.reid_dataset import ReIDDataset
+from dmlrepro.errors import UserError
 
 Loader = Callable[[str | Path], ReIDDataset]
 LoaderT = TypeVar("LoaderT", bound=Loader)
@@ -38,12 +39,12 @@ def list_datasets() -> list[str]:
 
 
 def get_dataset_loader(name: str) -> Loader:
-    """The loader registered under ``name``; ``ValueError`` listing the valid names otherwise."""
+    """The loader registered under ``name``; ``UserError`` listing the valid names otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:
         valid = ", ".join(list_datasets()) or "(none registered)"
-        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}") from None
+        raise UserError(f"unknown dataset {name!r}; valid names: {valid}") from None
 
 
 def build_reid_dataset(name: str, root: str | Path) -> ReIDDataset:

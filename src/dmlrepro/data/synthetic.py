@@ -50,6 +50,12 @@ from dmlrepro.data.cuhk03np import CUHK03NP
 from dmlrepro.data.dukemtmc import DUKEMTMC
 from dmlrepro.data.market1501 import MARKET1501
 from dmlrepro.data.reid_dataset import SPLIT_FOLDERS, DatasetLayout
+from dmlrepro.errors import UserError
+
+
+class SyntheticTargetExistsError(UserError, FileExistsError):
+    """The output folder holds something the generator must not replace; the message says what to do."""
+
 
 # Bump whenever the generated pixels or layout change, so that datasets written by an older
 # generator are not taken for complete ones (tests/data/test_synthetic.py pins a pixel hash).
@@ -186,7 +192,7 @@ class SyntheticConfig:
     def resolved(self) -> SyntheticConfig:
         """Variant defaults filled in, and every count checked."""
         if self.variant not in VARIANTS:
-            raise ValueError(f"unknown synthetic variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+            raise UserError(f"unknown synthetic variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
         variant = VARIANTS[self.variant]
         config = dataclasses.replace(
             self,
@@ -202,16 +208,16 @@ class SyntheticConfig:
                    "query_cams_per_id": 1, "gallery_per_id": 2, "num_distractors": 0, "num_junk": 0}
         for name, low in minimum.items():
             if getattr(self, name) < low:
-                raise ValueError(f"synthetic {name} must be >= {low}, got {getattr(self, name)}")
+                raise UserError(f"synthetic {name} must be >= {low}, got {getattr(self, name)}")
         if self.seed < 0:
-            raise ValueError(f"synthetic seed must be >= 0, got {self.seed}")
+            raise UserError(f"synthetic seed must be >= 0, got {self.seed}")
         if self.variant != "market1501" and (self.num_distractors or self.num_junk):
-            raise ValueError(f"{self.variant} has no pid 0 distractors or pid -1 junk; only market1501 does")
+            raise UserError(f"{self.variant} has no pid 0 distractors or pid -1 junk; only market1501 does")
         height, width = self.image_size
         if height < 32 or width < 16:
-            raise ValueError(f"synthetic image_size must be at least (32, 16), got {self.image_size}")
+            raise UserError(f"synthetic image_size must be at least (32, 16), got {self.image_size}")
         if self.num_train_ids + self.num_test_ids > 9999:
-            raise ValueError("synthetic datasets hold at most 9999 identities (4-digit pids)")
+            raise UserError("synthetic datasets hold at most 9999 identities (4-digit pids)")
 
     def marker(self) -> dict:
         """What DATASET_COMPLETE records; equal markers mean identical pixels (JPEG bytes may
@@ -314,7 +320,7 @@ def _deal_signatures(rng: np.random.Generator, catalogue: Catalogue, count: int)
     at least twice the largest catalogue), then swapped until every combination is unique."""
     capacity = int(np.prod([catalogue.size(p) for p in PARTS]))
     if count > capacity:
-        raise ValueError(f"at most {capacity} distinct synthetic identities, asked for {count}")
+        raise UserError(f"at most {capacity} distinct synthetic identities, asked for {count}")
     dealt = [rng.permutation(np.resize(np.arange(catalogue.size(p)), count)) for p in PARTS]
     table = np.stack(dealt, axis=1)
     for _ in range(100 * count + 100):
@@ -623,11 +629,11 @@ def _prepare_target(final: Path, marker: dict, overwrite: bool) -> bool:
     if final.is_dir() and not any(final.iterdir()):
         ours = True  # an empty folder holds nothing to lose
     if not ours:
-        raise FileExistsError(
+        raise SyntheticTargetExistsError(
             f"refusing to replace {final}: it exists but was not written by dmlrepro.data.synthetic; "
             "move it away or choose another --out")
     if existing is not None and not overwrite:
-        raise FileExistsError(
+        raise SyntheticTargetExistsError(
             f"{final} holds a synthetic dataset with other parameters "
             f"({_marker_difference(existing, marker)}); "
             "pass --overwrite (overwrite=True) or choose another --out")

@@ -16,11 +16,14 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
+from dmlrepro.errors import UserError
+
 RESNET50_BLOCKS = (3, 4, 6, 3)
 
 
-class PretrainedWeightsError(RuntimeError):
-    """The ImageNet weights a paper-scale run needs cannot be had on this machine."""
+class PretrainedWeightsError(UserError, RuntimeError):
+    """The ImageNet weights a paper-scale run needs cannot be had on this machine (a user error:
+    the message says where to put them; also a RuntimeError, as it was before UserError existed)."""
 
 
 class ResNetBackbone(nn.Module):
@@ -102,7 +105,18 @@ def load_imagenet_weights(backbone: ResNetBackbone, source: str) -> None:
         path = Path(source)
         if not path.is_file():
             raise PretrainedWeightsError(f"pretrained weights file {path} does not exist; pass an existing .pth state dict")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # not a torch file, a truncated download, a pickled model ...
+            raise PretrainedWeightsError(
+                f"pretrained weights file {path} cannot be read as a state dict ({type(exc).__name__}); "
+                "pass a .pth file holding a ResNet-50 state dict"
+            ) from None
+        if not isinstance(state, dict):
+            raise PretrainedWeightsError(
+                f"pretrained weights file {path} holds a {type(state).__name__}, not a state dict; "
+                "save model.state_dict() instead"
+            )
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing or unexpected:

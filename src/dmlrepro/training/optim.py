@@ -39,12 +39,23 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, base_lr: float) -> None:
 
 
 def freeze_all_but(model: nn.Module, trainable: nn.Module) -> None:
-    """Freeze every parameter except those of `trainable` (RPP: train the part classifier alone)."""
+    """Train `trainable` alone; everything else is fixed (RPP's induced training, Sun et al. 2018).
+
+    Fixed means a fixed function: frozen parameters get no gradient and frozen modules run in eval
+    mode, so BN normalises with, and keeps, its running statistics and dropout is off.  `model`
+    itself stays in training mode (its forward returns the training logits), and so does
+    `trainable` with everything inside it.
+    """
     keep = {id(p) for p in trainable.parameters()}
     for p in model.parameters():
         p.requires_grad_(id(p) in keep)
+    inside = {id(m) for m in trainable.modules()}
+    for module in model.modules():
+        module.training = module is model or id(module) in inside  # this module only, not its children
 
 
 def unfreeze(model: nn.Module) -> None:
+    """Every parameter trainable, every module in training mode."""
     for p in model.parameters():
         p.requires_grad_(True)
+    model.train()

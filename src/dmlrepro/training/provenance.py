@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import socket
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
+import dmlrepro
 from dmlrepro.config import REPO_ROOT
+
+#: The package whose source defines what a training run computes.
+PACKAGE_DIR = Path(dmlrepro.__file__).resolve().parent
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "snakemake", "pillow")
 
@@ -25,6 +31,34 @@ def git_state() -> dict[str, object]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
+
+
+def source_hash(root: Path) -> str:
+    """SHA-256 (first 16 hex digits) over every `.py` file under `root`: each file's path relative
+    to `root` and its bytes, in sorted path order.  Any edit to the source changes it; caches,
+    data and other files do not, and neither does where the checkout lives."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+        if "__pycache__" in path.parts:
+            continue
+        relative = path.relative_to(root).as_posix().encode()
+        content = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(relative), relative, len(content)))
+        digest.update(content)
+    return digest.hexdigest()[:16]
+
+
+#: Hashed when this module is first imported, which is close to when the process imported the
+#: code it runs: a checkout edited during a long run does not change the version the run records.
+_CODE_VERSION = source_hash(PACKAGE_DIR)
+
+
+def code_version() -> str:
+    """The code version of this process's `dmlrepro` package: its source hash.
+
+    Unlike the git commit it also tells apart uncommitted edits, and it ignores everything outside
+    the package (docs, specs, tests) that cannot change a trained model."""
+    return _CODE_VERSION
 
 
 def package_versions() -> dict[str, str | None]:
@@ -58,6 +92,7 @@ def collect_env() -> dict[str, object]:
 
 def provenance(device: torch.device) -> dict[str, object]:
     return {
+        "code_version": code_version(),
         **git_state(),
         "packages": package_versions(),
         "collect_env": collect_env(),
