@@ -135,3 +135,9 @@ def test_schedule_device_and_dataset_checks_raise_user_errors():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="device=auto"):
             resolve_device("cuda")
+
+
+def test_make_data_with_zero_identities_is_a_user_error_not_the_default(tmp_path, capsys):
+    assert cli.main(["make-data", "--variant", "market1501", "--out", str(tmp_path / "d"), "--train-ids", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "dmlrepro: error: synthetic num_train_ids must be >= 1, got 0"
+    assert not (tmp_path / "d").exists()

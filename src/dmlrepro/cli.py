@@ -57,9 +57,9 @@ def cmd_make_data(args: argparse.Namespace) -> None:
     from dmlrepro.data.synthetic import generate_reid_dataset
 
     kwargs = {}
-    if args.train_ids:
+    if args.train_ids is not None:
         kwargs["num_train_ids"] = args.train_ids
-    if args.test_ids:
+    if args.test_ids is not None:
         kwargs["num_test_ids"] = args.test_ids
     path = generate_reid_dataset(Path(args.out), args.variant, seed=args.seed, **kwargs)
     print(path)
