@@ -162,3 +162,15 @@ def test_starting_afresh_loads_the_cells_pretrained_weights(found, finished, tin
     record = run(cell, tmp_path / "out", ckpt)
     assert record["provenance"]["resumed_from_epoch"] == 0
     assert loaded == [str(weights)]
+
+
+def test_reusing_weights_that_no_longer_fit_the_model_is_a_user_error(finished, ckpt_copy, tmp_path, monkeypatch):
+    from dmlrepro.errors import UserError
+
+    cell, _, _ = finished
+    state = torch.load(ckpt_copy / "last.pt", map_location="cpu", weights_only=False)
+    state["model"]["body.backbone.conv1.weight"] = torch.zeros(1)  # as if the code changed the stem
+    torch.save(state, ckpt_copy / "last.pt")
+    no_training(monkeypatch)
+    with pytest.raises(UserError, match="do not fit this code's model.*rerun without reuse_weights"):
+        run(cell, tmp_path / "out", ckpt_copy, reuse_weights=True)

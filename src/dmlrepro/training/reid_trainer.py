@@ -270,7 +270,13 @@ def train_reid_cell(
     start_epoch, history, seen_ops = 0, [], []
     current_phase: Phase | None = None
     if start.state is not None:
-        _restore(start.state, model, optimizer)
+        try:
+            _restore(start.state, model, optimizer)
+        except RuntimeError as exc:  # load_state_dict: the code changed the model's parameters
+            if start.kind != "reuse":
+                raise
+            raise UserError(f"the finished weights in {checkpoint} do not fit this code's model "
+                            f"({str(exc).splitlines()[0]}); rerun without reuse_weights to retrain") from None
         start_epoch, history = start.state["epoch"], start.state["history"]
         seen_ops = start.state.get("nondeterministic_ops", [])
         current_phase = Phase(start.state.get("phase") or phase_of(start_epoch - 1, cell["model"], training))
