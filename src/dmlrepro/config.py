@@ -62,6 +62,8 @@ def resolve_scale(config: dict, scales: dict[str, dict] | None = None) -> dict:
     preset = copy.deepcopy(scales[name])
     preset["name"] = name
     pretrained = config.get("pretrained", "auto")
+    # Tasks whose papers have their own training presets (dmlrepro.presets) apply it there too.
+    preset["pretrained_override"] = pretrained
     if pretrained != "auto":
         preset["backbone"]["pretrained"] = pretrained
     return preset

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dmlrepro.training import provenance as provenance_module
-from dmlrepro.training import reid_trainer
+from dmlrepro.training import engine, reid_trainer
 from dmlrepro.training.provenance import code_version
 from dmlrepro.training.reid_trainer import COMPLETED_NAME, train_reid_cell
 
@@ -40,7 +40,7 @@ def ckpt_copy(finished, tmp_path):
 
 def other_code(monkeypatch, version="0123456789abcdef"):
     """Pretend the package's source changed since the checkpoint was written."""
-    monkeypatch.setattr(reid_trainer, "code_version", lambda: version)
+    monkeypatch.setattr(engine, "code_version", lambda: version)
     monkeypatch.setattr(provenance_module, "code_version", lambda: version)
 
 
@@ -48,7 +48,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("trained although the finished weights were to be reused")
 
-    monkeypatch.setattr(reid_trainer, "_train_epoch", refuse)
+    monkeypatch.setattr(engine, "_train_epoch", refuse)
 
 
 def test_code_version_is_recorded_in_metrics_checkpoint_and_completion_marker(finished):
@@ -106,17 +106,17 @@ def test_a_finished_run_of_older_code_is_retrained_without_reuse(finished, ckpt_
 
 def test_an_unfinished_checkpoint_of_other_code_is_not_resumed(tiny_cell, tmp_path, monkeypatch, caplog):
     cell = tiny_cell(attention="none")
-    real_epoch = reid_trainer._train_epoch
+    real_epoch = engine._train_epoch
 
-    def crash_in_epoch_2(model, loader, optimizer, cell, epoch, device, progress):
+    def crash_in_epoch_2(parts, loader, optimizer, epoch, progress):
         if epoch == 1:
             raise KeyboardInterrupt("simulated kill")
-        return real_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        return real_epoch(parts, loader, optimizer, epoch, progress)
 
-    monkeypatch.setattr(reid_trainer, "_train_epoch", crash_in_epoch_2)
+    monkeypatch.setattr(engine, "_train_epoch", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         run(cell, tmp_path / "out", tmp_path / "ckpt")
-    monkeypatch.setattr(reid_trainer, "_train_epoch", real_epoch)
+    monkeypatch.setattr(engine, "_train_epoch", real_epoch)
     other_code(monkeypatch)
     with caplog.at_level(logging.INFO, logger="dmlrepro.train"):
         rerun = run(cell, tmp_path / "out", tmp_path / "ckpt")
@@ -126,18 +126,18 @@ def test_an_unfinished_checkpoint_of_other_code_is_not_resumed(tiny_cell, tmp_pa
 
 def test_a_killed_run_of_the_same_code_resumes_even_with_reuse_weights(tiny_cell, tmp_path, monkeypatch):
     cell = tiny_cell(attention="none")
-    real_epoch = reid_trainer._train_epoch
+    real_epoch = engine._train_epoch
 
-    def crash_in_epoch_2(model, loader, optimizer, cell, epoch, device, progress):
+    def crash_in_epoch_2(parts, loader, optimizer, epoch, progress):
         if epoch == 1:
             raise KeyboardInterrupt("simulated kill")
-        return real_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        return real_epoch(parts, loader, optimizer, epoch, progress)
 
-    monkeypatch.setattr(reid_trainer, "_train_epoch", crash_in_epoch_2)
+    monkeypatch.setattr(engine, "_train_epoch", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         run(cell, tmp_path / "out", tmp_path / "ckpt")
     assert not (tmp_path / "ckpt" / COMPLETED_NAME).exists()
-    monkeypatch.setattr(reid_trainer, "_train_epoch", real_epoch)
+    monkeypatch.setattr(engine, "_train_epoch", real_epoch)
     resumed = run(cell, tmp_path / "out", tmp_path / "ckpt", reuse_weights=True)
     assert resumed["provenance"]["resumed_from_epoch"] == 1 and resumed["provenance"]["reused_weights"] is None
 

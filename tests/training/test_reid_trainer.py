@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dmlrepro.training import reid_trainer
+from dmlrepro.training import engine, reid_trainer
 from dmlrepro.training.reid_trainer import TrainingDiverged, train_reid_cell
 
 
@@ -40,19 +40,19 @@ def test_a_run_writes_complete_metrics_with_provenance(uninterrupted):
 
 def test_resume_after_a_crash_gives_identical_metrics(uninterrupted, tmp_path, monkeypatch):
     cell, record, _ = uninterrupted
-    real_epoch = reid_trainer._train_epoch
+    real_epoch = engine._train_epoch
 
-    def crash_in_epoch_2(model, loader, optimizer, cell, epoch, device, progress):
+    def crash_in_epoch_2(parts, loader, optimizer, epoch, progress):
         if epoch == 1:
             raise KeyboardInterrupt("simulated kill")
-        return real_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        return real_epoch(parts, loader, optimizer, epoch, progress)
 
-    monkeypatch.setattr(reid_trainer, "_train_epoch", crash_in_epoch_2)
+    monkeypatch.setattr(engine, "_train_epoch", crash_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         run(cell, tmp_path, "resumed")
     assert not (tmp_path / "resumed" / "metrics.json").exists()
     assert (tmp_path / "resumed-ckpt" / "last.pt").exists()
-    monkeypatch.setattr(reid_trainer, "_train_epoch", real_epoch)
+    monkeypatch.setattr(engine, "_train_epoch", real_epoch)
     resumed = run(cell, tmp_path, "resumed")
     assert resumed["provenance"]["resumed_from_epoch"] == 1
     assert resumed["metrics"] == record["metrics"]

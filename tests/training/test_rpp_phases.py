@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dmlrepro.data import ImageDataset, build_reid_dataset
-from dmlrepro.models.build import build_reid_model
-from dmlrepro.training import reid_trainer
-from dmlrepro.training.optim import build_optimizer
-from dmlrepro.training.reid_trainer import _apply_phase, _loader, _train_epoch, train_reid_cell, train_transform
+from dmlrepro.training import engine
+from dmlrepro.training.reid_trainer import reid_parts, train_reid_cell
 from dmlrepro.training.schedule import Phase
 
 
@@ -29,21 +26,21 @@ def run(cell, tmp_path, name="run"):
 
 def test_classifier_only_epoch_changes_nothing_but_the_part_classifier(tiny_cell):
     cell = rpp_cell(tiny_cell)
-    data = build_reid_dataset(cell["dataset"], cell["data_root"])
     torch.manual_seed(0)
-    model = build_reid_model(cell, data.num_train_pids)
-    optimizer = build_optimizer(model, cell["training"])
-    loader = _loader(ImageDataset(data.train, train_transform(cell)), cell["training"]["batch_size"], 0, 0, 0)
+    parts = reid_parts(cell, torch.device("cpu"), load_pretrained=False)
+    model = parts.model
+    optimizer = parts.build_optimizer()
+    loader = engine.epoch_loader(parts, 0, 0)
     # One PCB epoch first, so that the optimizer holds momentum and BN has moved off its init.
-    _apply_phase(model, Phase.PCB)
-    _train_epoch(model, loader, optimizer, cell, 0, torch.device("cpu"), None)
-    _apply_phase(model, Phase.RPP_CLASSIFIER)
+    parts.apply_phase(Phase.PCB.value)
+    engine._train_epoch(parts, loader, optimizer, 0, None)
+    parts.apply_phase(Phase.RPP_CLASSIFIER.value)
     assert model.training and model.refined_pool.classifier.training
     assert not model.dropout.training and not model.body.training
     assert not any(m.training for m in model.body.modules()) and not any(m.training for m in model.reduce.modules())
     classifier = {f"refined_pool.classifier.{k}" for k in model.refined_pool.classifier.state_dict()}
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    _train_epoch(model, loader, optimizer, cell, 1, torch.device("cpu"), None)
+    engine._train_epoch(parts, loader, optimizer, 1, None)
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == classifier, sorted(changed - classifier)[:5]  # BN statistics included
@@ -59,17 +56,17 @@ def uninterrupted_rpp(tmp_path_factory, tiny_scale, tiny_market):
     cell["training"] = {**cell["training"], "epochs": 5, "pcb_rpp": {"pcb_epochs": 1, "rpp_classifier_epochs": 2}}
     tmp = tmp_path_factory.mktemp("rpp")
     seen = []
-    real_epoch = reid_trainer._train_epoch
+    real_epoch = engine._train_epoch
 
-    def spy(model, loader, optimizer, cell, epoch, device, progress):
+    def spy(parts, loader, optimizer, epoch, progress):
         seen.append((epoch, optimizer, len(optimizer.state)))  # the object itself: an id() can be reused
-        return real_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        return real_epoch(parts, loader, optimizer, epoch, progress)
 
-    reid_trainer._train_epoch = spy
+    engine._train_epoch = spy
     try:
         record = run(cell, tmp)
     finally:
-        reid_trainer._train_epoch = real_epoch
+        engine._train_epoch = real_epoch
     return cell, record, seen
 
 
@@ -88,17 +85,17 @@ def test_each_phase_starts_with_a_fresh_optimizer(uninterrupted_rpp):
 @pytest.mark.parametrize("crash_epoch", [2, 3, 4])  # mid classifier phase, at a boundary, mid fine-tuning
 def test_resume_inside_an_rpp_phase_equals_an_uninterrupted_run(crash_epoch, uninterrupted_rpp, tmp_path, monkeypatch):
     cell, record, _ = uninterrupted_rpp
-    real_epoch = reid_trainer._train_epoch
+    real_epoch = engine._train_epoch
 
-    def crash(model, loader, optimizer, cell, epoch, device, progress):
+    def crash(parts, loader, optimizer, epoch, progress):
         if epoch == crash_epoch:
             raise KeyboardInterrupt("simulated kill")
-        return real_epoch(model, loader, optimizer, cell, epoch, device, progress)
+        return real_epoch(parts, loader, optimizer, epoch, progress)
 
-    monkeypatch.setattr(reid_trainer, "_train_epoch", crash)
+    monkeypatch.setattr(engine, "_train_epoch", crash)
     with pytest.raises(KeyboardInterrupt):
         run(cell, tmp_path, "resumed")
-    monkeypatch.setattr(reid_trainer, "_train_epoch", real_epoch)
+    monkeypatch.setattr(engine, "_train_epoch", real_epoch)
     resumed = run(cell, tmp_path, "resumed")
     assert resumed["provenance"]["resumed_from_epoch"] == crash_epoch
     assert resumed["history"] == record["history"]

@@ -25,10 +25,17 @@ SYNTHETIC_DATA = "synthetic data"
 
 
 def paper_setting(paper: str | None = None) -> dict:
-    """The setting the paper's accuracy numbers were obtained in.  For now every paper's is the
-    `paper` preset of config/scales.yaml; `paper` is where a per-paper preset will be chosen."""
+    """The setting the paper's accuracy numbers were obtained in: the `paper` preset of the
+    paper's own training presets (config/presets/<paper>.yaml, dmlrepro.presets) where it has
+    them, else the `paper` preset of config/scales.yaml (the re-ID papers' shared setting)."""
     from dmlrepro.config import load_scales
+    from dmlrepro.presets import PRESET_DIR
 
+    own = PRESET_DIR / f"{paper}.yaml"
+    if paper and own.is_file():
+        import yaml
+
+        return yaml.safe_load(own.read_text())["paper"]
     return load_scales()["paper"]
 
 

@@ -1,0 +1,48 @@
+"""Training presets per paper and scale (config/presets/<paper>.yaml): the paper's own schedule at
+`paper`, a small one at `smoke` and `tiny`.  A task whose papers train differently (re-ID's
+PCB schedule lives in config/scales.yaml; image retrieval's in the paper's preset file) reads its
+preset here, so that one scale name means each paper's own setting."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from dmlrepro.config import REPO_ROOT, SCHEMA_DIR
+from dmlrepro.errors import UserError
+
+PRESET_DIR = REPO_ROOT / "config" / "presets"
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: Path, schema_name: str) -> dict:
+    try:
+        presets = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"training presets {path}: cannot read ({exc.strerror or exc}); "
+                        "every paper of this task needs its config/presets/<paper>.yaml") from None
+    schema = yaml.safe_load((SCHEMA_DIR / schema_name).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(presets), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise UserError(f"invalid training presets {path}: {where}: {errors[0].message}")
+    return presets
+
+
+def training_preset(paper: str, scale: dict, schema_name: str, preset_dir: Path = PRESET_DIR) -> dict:
+    """The `paper`'s preset for the scale named `scale["name"]`, with the run's `pretrained`
+    override (config `pretrained`, carried in the scale preset's backbone) applied."""
+    presets = _load(Path(preset_dir) / f"{paper}.yaml", schema_name)
+    name = scale["name"]
+    if name not in presets:
+        raise UserError(f"config/presets/{paper}.yaml has no preset for scale {name!r} (it has {', '.join(presets)}); "
+                        f"add one or choose another scale")
+    preset = copy.deepcopy(presets[name])
+    override = scale.get("pretrained_override")
+    if override not in (None, "auto"):
+        preset["backbone"]["pretrained"] = override
+    return preset
