@@ -1,7 +1,8 @@
 """Metric-learning losses built by name from a registry (003_72cd4b33cee60b89.txt, Eq. 5–7).
 
-Importing this package registers every loss; ``list_losses()`` →
-``["hybrid", "multi_similarity", "proxy_anchor"]``. Losses take ``(embeddings, labels)`` and return
+Every module of the package registers its losses; a lookup imports them all, so ``list_losses()``
+holds Multi-Head DML's ``hybrid``, ``multi_similarity`` and ``proxy_anchor`` and every other
+``@register_loss`` in the package, whatever was imported first. Losses take ``(embeddings, labels)`` and return
 a scalar; the ones with proxies expose them as ``loss.proxies`` (an ``nn.Parameter``) so that the
 optimiser can give them their own learning rate.
 """

@@ -1,13 +1,18 @@
 """A registry of metric-learning losses filled by a decorator, after timm's ``_registry.py``.
 
-Losses register on import of ``dmlrepro.losses``; ``build_loss("proxy_anchor", num_classes=100,
-embedding_size=512)`` then builds one by name, which is how paper specs and training presets refer
-to them (003_72cd4b33cee60b89.txt, Eq. 5–7).
+A loss registers when its module is imported; every lookup (``list_losses``, ``get_loss_class``,
+``build_loss``) first imports every module of the ``dmlrepro.losses`` package, so a new loss is one
+new file with ``@register_loss(name)`` and no edit elsewhere, and the registry's content never
+depends on what happened to be imported before. ``build_loss("proxy_anchor", num_classes=100,
+embedding_size=512)`` builds one by name, which is how paper specs and training presets refer to
+them (003_72cd4b33cee60b89.txt, Eq. 5–7).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,13 +39,22 @@ def register_loss(name: str) -> Callable[[LossClass], LossClass]:
     return decorator
 
 
+def _import_all_losses() -> None:
+    """Import every module of this package once (each registers its losses on import)."""
+    package = importlib.import_module(__name__.rpartition(".")[0])
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
 def list_losses() -> list[str]:
     """The registered names, sorted."""
+    _import_all_losses()
     return sorted(_REGISTRY)
 
 
 def get_loss_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``; ``UserError`` listing the valid names otherwise."""
+    _import_all_losses()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
