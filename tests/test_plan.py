@@ -37,11 +37,20 @@ def test_the_default_cell_is_shared_by_tables_1_to_4(plan):
 
 def test_csalr_trains_forty_distinct_cells(plan):
     """Table 1: 8 rows × 3 datasets; Table 2–4 add 3 + 3 + 2 new rows on 2 datasets."""
-    assert len(plan.cells) == 24 + 6 + 6 + 4
+    assert len([c for c in plan.cells.values() if c["task"] == "reid"]) == 24 + 6 + 6 + 4
+
+
+def test_mhdml_trains_one_cell_per_own_row_and_dataset(plan):
+    """Table 1: Ours at 64/128/512 on Cars-196 and CUB; Table 2: 3 on SOP; Table 3: 128/512 on In-Shop."""
+    retrieval = [c for c in plan.cells.values() if c["task"] == "image_retrieval"]
+    assert len(retrieval) == 6 + 3 + 2
+    assert {(c["dataset"], c["model"]["embedding_dim"]) for c in retrieval} == {
+        (d, e) for d in ("cars196", "cub200", "sop") for e in (64, 128, 512)} | {("inshop", 128), ("inshop", 512)}
+    assert all(c["training"]["optimizer"]["proxy_lr"] and c["loss"] == {"ms": 1.0, "proxy_anchor": 0.03} for c in retrieval)
 
 
 def test_plain_pcb_is_one_cell_whatever_the_defaults_say(plan):
-    plain = {cid for cid, c in plan.cells.items() if c["attention"] == "none" and c["model"] == "pcb"}
+    plain = {cid for cid, c in plan.cells.items() if c["task"] == "reid" and c["attention"] == "none" and c["model"] == "pcb"}
     assert len(plain) == 3  # one per Table 1 dataset; Table 4's "PCB no" reuses two of them
     assert all(plan.cells[c]["attention_params"] == {} for c in plain)
 

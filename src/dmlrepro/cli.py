@@ -34,7 +34,7 @@ def _setup_logging(log_file: str | None) -> None:
 
 
 def cmd_train_cell(args: argparse.Namespace) -> None:
-    from dmlrepro.training.reid_trainer import train_reid_cell
+    from dmlrepro.tasks import get_task
 
     cell_file = Path(args.cell)
     if not cell_file.is_file():
@@ -45,7 +45,7 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
     except json.JSONDecodeError as exc:
         raise UserError(f"cell file {cell_file} is not valid JSON ({exc}); delete it and let the workflow rewrite it") from None
     progress = open(args.progress_file, "a") if args.progress_file else sys.stderr
-    record = train_reid_cell(
+    record = get_task(cell.get("task", "reid")).train_cell(
         cell, args.seed, Path(args.out_dir), Path(args.checkpoint_dir), device_name=args.device,
         threads=args.threads, num_workers=args.num_workers, eval_batch_size=args.eval_batch_size,
         progress=not args.no_progress, progress_file=progress, reuse_weights=args.reuse_weights,
@@ -54,28 +54,19 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
 
 
 def cmd_make_data(args: argparse.Namespace) -> None:
-    from dmlrepro.data.synthetic import generate_reid_dataset
+    from dmlrepro.tasks import task_for_dataset
 
-    kwargs = {}
-    if args.train_ids is not None:
-        kwargs["num_train_ids"] = args.train_ids
-    if args.test_ids is not None:
-        kwargs["num_test_ids"] = args.test_ids
-    path = generate_reid_dataset(Path(args.out), args.variant, seed=args.seed, **kwargs)
-    print(path)
+    sizes = {"train_ids": args.train_ids, "test_ids": args.test_ids}
+    print(task_for_dataset(args.variant).make_data(args.variant, Path(args.out), args.seed, sizes))
 
 
 def cmd_check_data(args: argparse.Namespace) -> None:
     from dmlrepro.atomic_io import atomic_write_json
-    from dmlrepro.data import build_reid_dataset
+    from dmlrepro.tasks import task_for_dataset
 
-    data = build_reid_dataset(args.dataset, args.root)
-    summary = {
-        "dataset": data.name, "root": str(data.root), "train_images": len(data.train),
-        "train_ids": data.num_train_pids, "query_images": len(data.query), "gallery_images": len(data.gallery),
-    }
+    summary = task_for_dataset(args.dataset).check_data(args.dataset, args.root)
     atomic_write_json(args.out, summary)
-    print(data.summary())
+    print(summary.pop("summary"))
 
 
 def cmd_check_weights(args: argparse.Namespace) -> None:
@@ -114,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="evaluate a finished run's weights from the checkpoint folder instead of retraining")
     train.set_defaults(func=cmd_train_cell)
 
-    data = sub.add_parser("make-data", help="write the embedded synthetic re-ID dataset")
-    data.add_argument("--variant", required=True, choices=["market1501", "dukemtmc", "cuhk03np"])
+    data = sub.add_parser("make-data", help="write a dataset's embedded synthetic stand-in in its real layout")
+    data.add_argument("--variant", required=True, help="a dataset name: market1501, dukemtmc, cuhk03np, cub200, cars196, sop, inshop")
     data.add_argument("--out", required=True)
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--train-ids", type=int, default=None)

@@ -1,9 +1,11 @@
 """From the paper specs and the run configuration to the jobs: which cells every table and figure
 needs.  The Snakefile asks this module; nothing about tables is hard-coded in the workflow.
 
-A cell is computed only when something can compute every key it and its column set: an accuracy
-column of a row the re-ID trainer trains, a resource column of a row a registered measurer
-measures, a figure the harness draws.  A key that would change nothing is refused here, one line
+Each spec names its task (`task:`; a table may name its own); the task (``dmlrepro.tasks``) says
+which rows it trains, how a row and a column's dataset resolve to a cell, and which keys it
+honours, so nothing here knows re-ID from retrieval.  A cell is computed only when something can
+compute every key it and its column set: an accuracy column of a row its task trains, a resource
+column of a row a registered measurer measures, a figure the harness draws.  A key that would change nothing is refused here, one line
 naming the spec file, the table and row, and the key (``dmlrepro.specs.honoured``), so that no
 column ever reads a cell computed for another setting.  Rows nothing can compute yet (another
 model family's accuracy columns) are left out of the plan, and their tables show them as such.
@@ -17,17 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dmlrepro.resources.measurers  # noqa: F401  (fills the measurer registry)
-from dmlrepro.cells import REID_MODELS, cell_id, resolve_reid_cell
 from dmlrepro.config import REPO_ROOT, ConfigError, normalize_run_config, resolve_scale, validate_run_config
 from dmlrepro.resources.registry import get_measurer, has_measurer
 from dmlrepro.specs import PaperSpecError, load_all_specs, resolve_cell
-from dmlrepro.specs.honoured import (
-    figure_problem,
-    reid_cell_problem,
-    reid_column_problem,
-    resource_column_problem,
-    task_problem,
-)
+from dmlrepro.specs.honoured import figure_problem, resource_column_problem, task_problem
+from dmlrepro.tasks import Task, get_task, list_tasks
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS, row_name
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
@@ -105,29 +101,50 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
     root = data_root_for(config)
     if not plan.synthetic and not Path(root).is_dir():
         raise ConfigError(
-            f"data_root {root} is not a directory: give the folder holding the datasets in torchreid's "
-            f"layout (market1501/, dukemtmc-reid/, cuhk03-np/), or leave data_root unset for the embedded synthetic data"
+            f"data_root {root} is not a directory: give the folder holding the datasets in their layouts "
+            f"(market1501/, dukemtmc-reid/, cuhk03-np/, CUB_200_2011/, cars196/, Stanford_Online_Products/, "
+            f"Inshop_Clothes/), or leave data_root unset for the embedded synthetic data"
         )
     for paper, spec in specs.items():
         where = spec_dir / f"{paper}.yaml"
         for table_id, table in spec.get("tables", {}).items():
             plan.tables[(paper, table_id)] = _plan_table(plan, paper, spec, table_id, table, scale, root, where)
+        task = task_of(spec["task"])
         for figure_id, figure in spec.get("figures", {}).items():
             paper_cell = resolve_cell(spec, figure, figure.get("dataset"))
-            if not trainable(paper_cell):
+            if task is None or not task.trainable(paper_cell):
                 continue  # drawn once its model has a trainer
-            _refuse(where, figure_id, task_problem(spec["task"]) or figure_problem(figure, paper_cell)
-                    or reid_cell_problem(paper_cell, figure.get("cell", {})))
-            cell = resolve_reid_cell(paper_cell, figure["dataset"], scale, root)
-            cid = cell_id(cell)
+            _refuse(where, figure_id, figure_problem(figure, paper_cell)
+                    or task.cell_problem(paper_cell, figure.get("cell", {})))
+            cell = task.resolve_cell(paper_cell, figure["dataset"], scale, root, paper)
+            cid = task.cell_id(cell)
             plan.cells[cid] = cell
             plan.figures[(paper, figure_id)] = FigurePlan(paper, figure_id, figure, cid)
     return plan
 
 
-def trainable(paper_cell: dict) -> bool:
+def task_of(name: str) -> Task | None:
+    """The registered task of a spec's `task`, or None while the harness has no trainer for it
+    (the schema admits every task of the five papers; rows of one without a trainer stay
+    reported-only, and their tables show them as such)."""
+    return get_task(name) if name in list_tasks() else None
+
+
+def _other_task_problem(task: Task, paper_cell: dict) -> str | None:
+    """A row whose model another task trains, under a spec (or table) naming this task: the
+    `task` key would silently change nothing for it, so it is refused."""
+    for name in list_tasks():
+        other = get_task(name)
+        if other is not task and other.trainable(paper_cell):
+            return (f"task {task.name!r} does not train model {paper_cell.get('model')!r} (task {name!r} does); "
+                    f"set the table's task to {name!r} or mark the row reported_only")
+    return None
+
+
+def trainable(paper_cell: dict, task: str = "reid") -> bool:
     """Whether this repository can train the cell yet (other rows stay reported-only)."""
-    return paper_cell.get("model", "pcb") in REID_MODELS
+    found = task_of(task)
+    return found is not None and found.trainable(paper_cell)
 
 
 def measurable(paper_cell: dict) -> bool:
@@ -149,7 +166,8 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
     resource_columns = [c for c in table["columns"] if c["metric"] in RESOURCE_METRICS]
     accuracy_columns = [c for c in table["columns"] if c["metric"] not in RESOURCE_METRICS]
     accuracy_datasets = sorted({c["dataset"] for c in accuracy_columns if c.get("dataset")})
-    task = table.get("task") or spec["task"]
+    task_name = table.get("task") or spec["task"]
+    task = task_of(task_name)
     for index, row in enumerate(table["rows"]):
         if "cell" not in row:
             continue
@@ -159,7 +177,7 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
         table_plan.cells[index] = {}
         if resource_columns and measurable(paper_cell):
             measurer = get_measurer(paper_cell.get("model", "pcb"))
-            _refuse(where, place, task_problem(task) or (measurer.check_cell and measurer.check_cell(paper_cell, own)))
+            _refuse(where, place, task_problem(task_name) or (measurer.check_cell and measurer.check_cell(paper_cell, own)))
             for column in resource_columns:
                 scope = row.get("scope", {}).get(column["id"]) or column.get("scope") or "network"
                 problem = resource_column_problem(column, measurer.metrics, measurer.scopes, scope, measurer.name)
@@ -169,16 +187,19 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
             plan.resource_cells[rid] = resource_cell
             plan.resource_metrics.setdefault(rid, set()).update(c["metric"] for c in resource_columns)
             table_plan.cells[index][""] = rid
-        if not accuracy_columns or not trainable(paper_cell):
+        if accuracy_columns and task is None and any(get_task(n).trainable(paper_cell) for n in list_tasks()):
+            _refuse(where, place, task_problem(task_name, tuple(list_tasks())))
+        if accuracy_columns and task is not None and not task.trainable(paper_cell):
+            _refuse(where, place, _other_task_problem(task, paper_cell))
+        if not accuracy_columns or task is None or not task.trainable(paper_cell):
             continue
-        _refuse(where, place, task_problem(task))
         for column in accuracy_columns:
-            _refuse(where, f"{place}: column '{column['id']}'", reid_column_problem(column))
+            _refuse(where, f"{place}: column '{column['id']}'", task.column_problem(column))
         for dataset in accuracy_datasets:
             on_dataset = resolve_cell(spec, row, dataset)
-            _refuse(where, place, reid_cell_problem(on_dataset, own))
-            cell = resolve_reid_cell(on_dataset, dataset, scale, root)
-            cid = cell_id(cell)
+            _refuse(where, place, task.cell_problem(on_dataset, own))
+            cell = task.resolve_cell(on_dataset, dataset, scale, root, paper)
+            cid = task.cell_id(cell)
             plan.cells[cid] = cell
             table_plan.cells[index][dataset] = cid
     return table_plan

@@ -18,6 +18,7 @@ from dmlrepro.training.schedule import validate_schedule
 
 
 def validate_cell(cell: dict, num_classes: int = 8) -> None:
+    """A re-ID cell (other tasks validate their own cells: `Task.validate_cell`)."""
     validate_schedule(cell["model"], cell["training"])
     height, width = cell["training"]["input_size"]
     with torch.device("meta"):
@@ -39,6 +40,11 @@ def validate_plan(plan) -> None:
             continue
         seen.add(key)
         try:
-            validate_cell(cell)
+            if cell.get("task", "reid") == "reid":
+                validate_cell(cell)
+            else:
+                from dmlrepro.tasks import get_task
+
+                get_task(cell["task"]).validate_cell(cell)
         except ValueError as exc:
             raise UserError(f"cell {cid} (scale {cell['scale']}): {str(exc).splitlines()[0]}") from None

@@ -58,7 +58,7 @@ PCB = "PCB [Sun et al., 2018]"
 # (id, paper, mutation, the place and the words the one-line message must contain)
 REFUSED = [
     ("task-of-the-paper", "csalr", lambda d: d.update(task="image_retrieval"),
-     ["table1 row 4 'PCB [Sun et al., 2018]'", "task 'image_retrieval' has no trainer yet"]),
+     ["table1 row 4 'PCB [Sun et al., 2018]'", "task 'image_retrieval' does not train model 'pcb'"]),
     ("task-of-a-table", "csalr", lambda d: d["tables"]["table2"].update(task="patch_descriptor"),
      ["table2 row 1 'PCB + CSALR | 24'", "task 'patch_descriptor' has no trainer yet"]),
     ("loss-on-pcb", "csalr", lambda d: _row(d, "table1", PCB)["cell"].update(loss={"triplet": 1.0}),

@@ -1,8 +1,9 @@
-# The embedded default data: a generated re-ID dataset per variant, written in the real dataset's
-# layout (only when no data_root is given).  The generator writes atomically and marks completion.
+# The embedded default data: a generated dataset per variant, written in the real dataset's layout
+# by the task that reads it (only when no data_root is given).  The generator writes atomically and
+# marks completion.  Sizes: the scale's `synthetic` block (identities or classes per split).
 
 
-rule synthetic_reid_dataset:
+rule synthetic_dataset:
     output:
         f"{SYNTHETIC_ROOT}/.{{dataset}}.complete",
     log:

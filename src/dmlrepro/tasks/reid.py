@@ -47,9 +47,9 @@ class ReIDTask(Task):
         from dmlrepro.data.synthetic import generate_reid_dataset
 
         kwargs = {}
-        if sizes.get("train_ids"):
+        if sizes.get("train_ids") is not None:
             kwargs["num_train_ids"] = sizes["train_ids"]
-        if sizes.get("test_ids"):
+        if sizes.get("test_ids") is not None:
             kwargs["num_test_ids"] = sizes["test_ids"]
         return generate_reid_dataset(Path(out), dataset, seed=seed, **kwargs)
 

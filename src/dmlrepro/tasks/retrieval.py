@@ -144,8 +144,8 @@ class ImageRetrievalTask(Task):
         from dmlrepro.data.retrieval.synthetic_retrieval import generate_retrieval_dataset
 
         return generate_retrieval_dataset(Path(out), dataset, seed=seed,
-                                          num_train_classes=sizes.get("train_ids") or None,
-                                          num_test_classes=sizes.get("test_ids") or None)
+                                          num_train_classes=sizes.get("train_ids"),
+                                          num_test_classes=sizes.get("test_ids"))
 
     def check_data(self, dataset: str, root: str | Path) -> dict:
         from dmlrepro.data.retrieval import build_retrieval_dataset
