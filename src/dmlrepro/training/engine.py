@@ -112,6 +112,9 @@ class TrainingParts:
     epoch_counters: Callable[[], dict] = dict
     #: keys added to metrics.json, computed after the evaluation from the history
     record_extra: Callable[[list[dict]], dict] = lambda history: {}
+    #: an evaluation after every epoch, kept in that epoch's history line as `eval` (a metric
+    #: against epochs, MHDML Figure 1); None for none.  It must not touch the training RNG.
+    epoch_evaluate: Callable[[], dict] | None = None
 
 
 @dataclass
@@ -309,6 +312,12 @@ def run_training(
             set_learning_rate(optimizer, lr)
             stats = _train_epoch(parts, epoch_loader(parts, seed, epoch), optimizer, epoch, progress_to)
             history.append({"epoch": epoch + 1, "phase": phase, "lr": lr, **stats, **parts.epoch_counters()})
+            if parts.epoch_evaluate is not None:
+                # Evaluation draws no random numbers, but the RNG state is restored anyway so
+                # that a run with the curve trains exactly like one without it.
+                saved = rng_state()
+                history[-1]["eval"] = parts.epoch_evaluate()
+                restore_rng_state(saved)
             log.info("epoch %d/%d %s lr=%.2g loss=%.4f", epoch + 1, parts.epochs, phase, lr,
                      stats.get("loss", float("nan")))
             state = {
