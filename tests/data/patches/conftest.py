@@ -12,6 +12,16 @@ HPATCHES = dict(seed=0, sequences=4, points=24, pairs=300, queries=20, distracto
 
 
 @pytest.fixture(scope="session")
+def brown_config() -> dict:
+    return dict(BROWN)
+
+
+@pytest.fixture(scope="session")
+def hpatches_config() -> dict:
+    return dict(HPATCHES)
+
+
+@pytest.fixture(scope="session")
 def brown_root(tmp_path_factory) -> Path:
     from dmlrepro.data.patches.synthetic_patches import generate_phototour
 

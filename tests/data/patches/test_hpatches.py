@@ -21,31 +21,31 @@ from dmlrepro.data.patches.phototour import resize_patches
 from dmlrepro.errors import UserError
 from dmlrepro.evaluation.hpatches_protocol import HPATCHES_IMAGES, evaluate_hpatches, evaluate_matching
 
-from .conftest import HPATCHES
-
 
 def release_of(root):
     return HPatchesRelease(root / "data" / "hpatches-release")
 
 
-def test_reads_every_sequence_as_stacks_of_65x65_patches(hpatches_root):
+def test_reads_every_sequence_as_stacks_of_65x65_patches(hpatches_root, hpatches_config):
+    config = hpatches_config
     release = release_of(hpatches_root)
     assert release.sequences == ["i_synth000", "i_synth002", "v_synth001", "v_synth003"]
-    assert set(release.sizes.values()) == {HPATCHES["points"]}
+    assert set(release.sizes.values()) == {config["points"]}
     images = release.load("v_synth001")
     assert list(images) == list(HPATCHES_IMAGES)
     png = np.asarray(Image.open(hpatches_root / "data" / "hpatches-release" / "v_synth001" / "h3.png"))
-    assert png.shape == (65 * HPATCHES["points"], 65)
-    for k in (0, 5, HPATCHES["points"] - 1):
+    assert png.shape == (65 * config["points"], 65)
+    for k in (0, 5, config["points"] - 1):
         assert np.array_equal(images["h3"][k], png[65 * k:65 * (k + 1)])
     assert "4 sequences (2 illumination, 2 viewpoint)" in release.summary()
 
 
-def test_reads_the_task_files_as_the_benchmark_draws_them(hpatches_root):
+def test_reads_the_task_files_as_the_benchmark_draws_them(hpatches_root, hpatches_config):
+    config = hpatches_config
     release = release_of(hpatches_root)
     verification, retrieval = read_hpatches_tasks(hpatches_root / "tasks", "full", release)
     pos, intra, inter = verification.positives, verification.intra, verification.inter
-    assert len(pos) == len(intra) == len(inter) == HPATCHES["pairs"]
+    assert len(pos) == len(intra) == len(inter) == config["pairs"]
     assert pos.seq1 == pos.seq2 and np.array_equal(pos.idx1, pos.idx2)
     assert (pos.image1 != pos.image2).all() and pos.image1.max() <= 4 and pos.image2.max() <= 4
     assert intra.seq1 == intra.seq2 and (intra.idx1 != intra.idx2).all()
@@ -53,7 +53,7 @@ def test_reads_the_task_files_as_the_benchmark_draws_them(hpatches_root):
     assert any(a != b for a, b in zip(inter.seq1, inter.seq2))
     queries = set(zip(retrieval.query_seq, retrieval.query_idx.tolist()))
     distractors = set(zip(retrieval.distractor_seq, retrieval.distractor_idx.tolist()))
-    assert len(queries) == len(retrieval.query_seq) == HPATCHES["queries"]
+    assert len(queries) == len(retrieval.query_seq) == config["queries"]
     assert not queries & distractors and len(distractors) == len(retrieval.distractor_seq)
     for seq, idx in queries | distractors:
         assert release.load(seq)["ref"][idx].std() > 10
