@@ -350,7 +350,10 @@ def evaluate_retrieval(descriptors: Descriptors, task: RetrievalTask, pool_sizes
     distractors = _gather(descriptors, task.distractor_seq, task.distractor_idx, "ref")
     positives = np.stack([np.stack([_gather(descriptors, task.query_seq, task.query_idx, f"{noise}{i}") for i in TARGETS], 1)
                           for noise in NOISE_LEVELS], 1)  # [Q, noise, 5, dim]
-    pos_dist = np.sqrt(((positives - queries[:, None, None, :]) ** 2).sum(-1))  # [Q, noise, 5]
+    # The same Gram identity as the distractors' distances, so that a tie is a tie on both sides.
+    pos_sq = (queries * queries).sum(-1)[:, None, None] + (positives * positives).sum(-1) \
+        - 2.0 * np.einsum("qd,qnjd->qnj", queries, positives)
+    pos_dist = np.sqrt(np.maximum(pos_sq, 0.0))  # [Q, noise, 5]
     # Positives rank among themselves by (distance, index): a stable sort.
     pos_dist = np.sort(pos_dist, axis=-1, kind="stable")
     index: dict[str, int] = {}
