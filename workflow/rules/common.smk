@@ -9,6 +9,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from dmlrepro.errors import UserError  # noqa: E402
 from dmlrepro.plan import build_plan, data_root_for, SYNTHETIC_ROOT  # noqa: E402
 
+# `--config reuse_weights=true` reaches us as the string "true" (Snakemake parses only True/False).
+if str(config.get("reuse_weights")).lower() in ("true", "false"):
+    config["reuse_weights"] = str(config["reuse_weights"]).lower() == "true"
+
 # Validate before any job runs: an invalid value, an unknown scale, groups that do not divide the
 # channels or more landmarks than positions stop the workflow here with one line naming the fix.
 # UserError (ConfigError, PaperSpecError, ... derive from it) is the harness's own checks; plain
