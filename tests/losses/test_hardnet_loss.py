@@ -131,6 +131,30 @@ def test_bad_input_is_one_line(args, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_embeddings_and_labels_with_each_label_twice_are_the_same_pairs():
+    a, p = unit_pairs(0, n=10)
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(0))
+    embeddings = torch.cat([a, p])[order]
+    labels = torch.cat([torch.arange(10) * 3 + 1, torch.arange(10) * 3 + 1])[order]
+    # as_pairs takes each label's first row as the anchor: swap where the positive came first.
+    first_is_anchor = torch.stack([(order == i).nonzero()[0, 0] < (order == i + 10).nonzero()[0, 0] for i in range(10)])
+    anchors = torch.where(first_is_anchor[:, None], a, p)
+    positives = torch.where(first_is_anchor[:, None], p, a)
+    for anchor_swap in (True, False):
+        loss = HardNetLoss(anchor_swap=anchor_swap)
+        assert loss(embeddings, labels).item() == pytest.approx(loss(anchors, positives).item(), abs=1e-12)
+    with pytest.raises(UserError, match="needs every label exactly twice"):
+        HardNetLoss()(embeddings[:5], labels[:5])
+
+
+def test_registered_by_name():
+    from dmlrepro.losses.registry import build_loss, list_losses
+
+    assert {"hardnet", "ral"} <= set(list_losses())
+    loss = build_loss("hardnet", margin=2.0, anchor_swap=False)
+    assert isinstance(loss, HardNetLoss) and loss.margin == 2.0 and not loss.anchor_swap
+
+
 def test_bad_parameters_are_one_line():
     with pytest.raises(UserError, match="margin must be a finite number >= 0"):
         HardNetLoss(margin=-1)

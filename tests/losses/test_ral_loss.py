@@ -65,6 +65,13 @@ def test_float32_stays_close_to_the_equation(seed):
     assert RALLoss()(a, p).item() == pytest.approx(ral_equation(a, p), rel=1e-5, abs=1e-6)
 
 
+def test_embeddings_and_labels_with_each_label_twice_are_the_same_pairs():
+    a, p = unit_pairs(1, n=8)
+    embeddings = torch.stack([a, p], 1).reshape(16, -1)  # a0, p0, a1, p1, ...
+    labels = torch.arange(8).repeat_interleave(2) + 100
+    assert RALLoss()(embeddings, labels).item() == pytest.approx(RALLoss()(a, p).item(), abs=1e-12)
+
+
 def test_the_near_duplicate_is_what_would_otherwise_be_the_hardest_negative():
     a, p = unit_pairs(0)
     assert RALLoss(near_duplicate=0.0)(a, p).item() > RALLoss()(a, p).item()

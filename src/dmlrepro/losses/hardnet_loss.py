@@ -20,6 +20,10 @@ and ``loss_HardNet`` with ``batch_reduce='min'``, ``loss_type='triplet_margin'``
   minimum rather than removing them, which is the same thing whenever a row keeps one entry
   below 10 (distances between unit vectors are at most 2); this module does the same.
 * The mean is over all n pairs, zero terms included.
+
+Called as ``loss(anchors, positives)`` (two float ``(n, dim)`` tensors) or, like the package's
+other losses, ``loss(embeddings, labels)`` with every label exactly twice: the first embedding of a
+label is its anchor, the second its positive (``as_pairs``).
 """
 
 from __future__ import annotations
@@ -28,10 +32,31 @@ import torch
 from torch import Tensor, nn
 
 from dmlrepro.errors import UserError
-from dmlrepro.losses.common import check_non_negative, check_positive
+from dmlrepro.losses.common import check_batch, check_non_negative, check_positive
+from dmlrepro.losses.registry import register_loss
 
 #: What the diagonal and the near-duplicates get added before the minimum (the authors' constant).
 MASK_PENALTY = 10.0
+
+
+def as_pairs(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
+    """``(anchors, positives)`` from either form of the call: two float tensors, returned as they
+    are; or embeddings and integer labels with every label exactly twice, split into the first and
+    the second embedding of each label (labels in order of first appearance)."""
+    if isinstance(second, Tensor) and not second.is_floating_point():
+        labels = check_batch(first, second)
+        _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        if not bool((counts == 2).all()):
+            raise UserError("a pair loss needs every label exactly twice in the batch (two patches of "
+                            "each 3-D point); pass (anchors, positives) or pair the labels")
+        # Rows grouped by label, each label's two rows in their batch order.
+        order = torch.argsort(inverse, stable=True)
+        first_rows, second_rows = order[0::2], order[1::2]
+        by_appearance = torch.argsort(first_rows)
+        first_rows, second_rows = first_rows[by_appearance], second_rows[by_appearance]
+        return first[first_rows], first[second_rows]
+    check_pairs(first, second)
+    return first, second
 
 
 def check_pairs(anchors: Tensor, positives: Tensor) -> None:
@@ -61,6 +86,7 @@ def hardest_negatives(distances: Tensor, near_duplicate: float, anchor_swap: boo
     return hardest
 
 
+@register_loss("hardnet")
 class HardNetLoss(nn.Module):
     """Triplet margin loss on the hardest in-batch negative (HardNet).
 
@@ -71,7 +97,8 @@ class HardNetLoss(nn.Module):
         eps: added under the square root of the distance (1e-6).
 
     ``forward(anchors, positives)`` takes two ``(n, dim)`` tensors, row i of each from the same
-    3-D point and rows of different points otherwise, and returns the scalar loss.
+    3-D point and rows of different points otherwise, and returns the scalar loss; ``forward(
+    embeddings, labels)`` with every label twice is the same loss on the pairs ``as_pairs`` forms.
     """
 
     def __init__(self, margin: float = 1.0, anchor_swap: bool = True, near_duplicate: float = 0.008,
@@ -93,7 +120,7 @@ class HardNetLoss(nn.Module):
         return torch.sqrt(squared + self.eps) + 1e-8
 
     def forward(self, anchors: Tensor, positives: Tensor) -> Tensor:
-        check_pairs(anchors, positives)
+        anchors, positives = as_pairs(anchors, positives)
         distances = self.distances(anchors, positives)
         hardest = hardest_negatives(distances, self.near_duplicate, self.anchor_swap)
         return torch.clamp(self.margin + distances.diagonal() - hardest, min=0.0).mean()

@@ -30,9 +30,11 @@ import torch
 from torch import Tensor, nn
 
 from dmlrepro.losses.common import check_non_negative, check_positive
-from dmlrepro.losses.hardnet_loss import check_pairs, hardest_negatives
+from dmlrepro.losses.hardnet_loss import as_pairs, hardest_negatives
+from dmlrepro.losses.registry import register_loss
 
 
+@register_loss("ral")
 class RALLoss(nn.Module):
     """RAL-Net's robust angular loss on the hardest in-batch negative.
 
@@ -42,7 +44,8 @@ class RALLoss(nn.Module):
         scale: D = scale · (1 − a·p) (2.0, the code's; 1.0 is the plain cosine distance).
 
     ``forward(anchors, positives)`` takes two ``(n, dim)`` tensors of L2-normalised descriptors, row
-    i of each from the same 3-D point, and returns the scalar loss.
+    i of each from the same 3-D point, and returns the scalar loss; ``forward(embeddings, labels)``
+    with every label twice is the same loss on the pairs ``hardnet_loss.as_pairs`` forms.
     """
 
     def __init__(self, anchor_swap: bool = True, near_duplicate: float = 0.000064, scale: float = 2.0) -> None:
@@ -59,7 +62,7 @@ class RALLoss(nn.Module):
         return self.scale * (1.0 - anchors @ positives.T) + 1e-8
 
     def forward(self, anchors: Tensor, positives: Tensor) -> Tensor:
-        check_pairs(anchors, positives)
+        anchors, positives = as_pairs(anchors, positives)
         distances = self.distances(anchors, positives)
         hardest = hardest_negatives(distances, self.near_duplicate, self.anchor_swap)
         return (1.0 + torch.tanh(distances.diagonal() - hardest)).mean()
