@@ -60,3 +60,18 @@ def test_ds_branch_is_part_of_an_attention_cell_with_deep_supervision(tiny_cell)
 def test_unknown_choices_are_user_errors_naming_the_key(tiny_cell, key, value):
     with pytest.raises(UserError, match=key):
         tiny_cell(**{key: value})
+
+
+def test_the_scale_presets_random_erasing_reaches_the_cell_and_its_id():
+    """`random_erasing` is a training option of the scale preset: it must be in the resolved cell
+    (the trainer reads it there) and change the cell's id."""
+    from dmlrepro.cells import cell_id, resolve_reid_cell
+    from dmlrepro.config import resolve_scale
+
+    scale = resolve_scale({"scale": "tiny", "pretrained": "auto"})
+    off = resolve_reid_cell({"attention": "none"}, "market1501", scale, "data/synthetic")
+    scale["random_erasing"] = {"p": 0.5, "area": [0.02, 0.2], "ratio": 0.3}
+    on = resolve_reid_cell({"attention": "none"}, "market1501", scale, "data/synthetic")
+    assert off["training"]["random_erasing"] is None
+    assert on["training"]["random_erasing"] == scale["random_erasing"]
+    assert cell_id(on) != cell_id(off)

@@ -49,7 +49,7 @@ REID_MODELS = ("pcb", "pcb_rpp")
 #: Scale-preset keys that change what a run computes (the rest, like worker counts, do not).
 TRAINING_KEYS = (
     "input_size", "backbone", "batch_size", "epochs", "optimizer", "lr_schedule", "grad_clip_norm",
-    "backbone_lr_mult", "attention_lr_mult", "pcb_rpp", "parts", "reduced_dim",
+    "backbone_lr_mult", "attention_lr_mult", "pcb_rpp", "parts", "reduced_dim", "random_erasing",
 )
 
 #: The input size at which the papers state landmark counts (CSALR Sec. 4.2: 384×128).
