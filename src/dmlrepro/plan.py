@@ -17,13 +17,16 @@ import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dmlrepro.resources.measurers  # noqa: F401  (fills the measurer registry)
 from dmlrepro.config import REPO_ROOT, ConfigError, normalize_run_config, resolve_scale, validate_run_config
 from dmlrepro.resources.registry import get_measurer, has_measurer
 from dmlrepro.specs import PaperSpecError, load_all_specs, resolve_cell
-from dmlrepro.specs.honoured import figure_problem, resource_column_problem, task_problem
+from dmlrepro.specs.honoured import (figure_cell_problem, figure_problem, figure_renderer, resource_column_problem,
+                                     task_problem)
 from dmlrepro.tasks import Task, get_task, list_tasks
+from dmlrepro.tasks.retrieval import EVAL_EVERY_EPOCH
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS, row_name
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
@@ -39,12 +42,44 @@ class TablePlan:
     cells: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FigurePoint:
+    """One cell a figure shows: in panel `panel` (None without panels), series `series` (its index
+    in the plot's `series`; None for a single-model figure), on `dataset`, at x value `x` (None
+    without `x`; lists as tuples)."""
+
+    panel: str | None
+    series: int | None
+    dataset: str
+    x: Any = None
+
+
 @dataclass
 class FigurePlan:
+    """A figure's renderer (a module of dmlrepro.figures) and the cell of every point it draws."""
+
     paper: str
     figure_id: str
     spec: dict
-    cell: str
+    renderer: str = ""
+    points: dict[FigurePoint, str] = field(default_factory=dict)
+
+    @property
+    def cells(self) -> list[str]:
+        """Every cell the figure needs, once each (points share cells: Fig. 8's D = 512 on Cars-196
+        is Fig. 7's hybrid there)."""
+        return sorted(set(self.points.values()))
+
+    @property
+    def cell(self) -> str:
+        """The cell of a figure of one model on one dataset (CSALR Fig. 4)."""
+        if len(self.cells) != 1:
+            raise ValueError(f"{self.paper} {self.figure_id} draws {len(self.cells)} cells, not one")
+        return self.cells[0]
+
+    def plots(self) -> list[dict]:
+        """The figure's panels, or the figure itself as its one plot."""
+        return self.spec.get("panels") or [self.spec]
 
 
 @dataclass
@@ -109,18 +144,76 @@ def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:
         where = spec_dir / f"{paper}.yaml"
         for table_id, table in spec.get("tables", {}).items():
             plan.tables[(paper, table_id)] = _plan_table(plan, paper, spec, table_id, table, scale, root, where)
-        task = task_of(spec["task"])
         for figure_id, figure in spec.get("figures", {}).items():
-            paper_cell = resolve_cell(spec, figure, figure.get("dataset"))
-            if task is None or not task.trainable(paper_cell):
-                continue  # drawn once its model has a trainer
-            _refuse(where, figure_id, figure_problem(figure, paper_cell)
-                    or task.cell_problem(paper_cell, figure.get("cell", {})))
-            cell = task.resolve_cell(paper_cell, figure["dataset"], scale, root, paper)
-            cid = task.cell_id(cell)
-            plan.cells[cid] = cell
-            plan.figures[(paper, figure_id)] = FigurePlan(paper, figure_id, figure, cid)
+            figure_plan = _plan_figure(plan, paper, spec, figure_id, figure, scale, root, where)
+            if figure_plan is not None:
+                plan.figures[(paper, figure_id)] = figure_plan
     return plan
+
+
+def _figure_points(spec: dict, figure: dict) -> dict[FigurePoint, tuple[dict, dict, str]]:
+    """Every point of a figure: panel × series × dataset × x value → (the paper cell, the keys
+    the figure sets itself, where it is for messages).  A series' cell lies over the paper's
+    defaults; an x value sets its key over the series' cell."""
+    points = {}
+    for plot in figure.get("panels") or [figure]:
+        panel = plot.get("panel")
+        entries = list(enumerate(plot["series"])) if "series" in plot else [(None, figure)]
+        x = plot.get("x")
+        for index, entry in entries:
+            for dataset in plot.get("datasets") or [plot["dataset"]]:
+                for value in x["values"] if x else [None]:
+                    paper_cell = resolve_cell(spec, entry, dataset)
+                    own = dict(entry.get("cell", {}))
+                    if x is not None:
+                        paper_cell[x["key"]] = own[x["key"]] = copy.deepcopy(value)
+                    where = "".join([f" panel {panel}" if panel else "",
+                                     f" series '{entry['label']}'" if index is not None else "",
+                                     f" on {dataset}", f" at {x['key']} = {value}" if x else ""])
+                    frozen = tuple(value) if isinstance(value, list) else value
+                    points[FigurePoint(panel, index, dataset, frozen)] = (paper_cell, own, where)
+    return points
+
+
+def _plan_figure(plan: Plan, paper: str, spec: dict, figure_id: str, figure: dict, scale: dict, root: str,
+                 where: Path) -> FigurePlan | None:
+    """One cell per point of the figure (`_figure_points`), each resolved by the paper's task like
+    a table row's, so a point with a table row's configuration IS that row's cell (one job).  A
+    training_curve's cells also evaluate after every epoch (`eval_every_epoch`, the retrieval
+    task), which makes them cells of their own.  None while no point's model has a trainer (drawn
+    once one has); a figure only some of whose points have one is refused, as is any key the
+    renderer or the task would ignore (dmlrepro.specs.honoured)."""
+    task_name = spec["task"]
+    task = task_of(task_name)
+    points = _figure_points(spec, figure)
+    untrained = [place for paper_cell, _, place in points.values() if task is None or not task.trainable(paper_cell)]
+    if len(untrained) == len(points):
+        return None  # drawn once its model has a trainer
+    if untrained:
+        _refuse(where, f"{figure_id}{untrained[0]}",
+                f"task {task_name!r} has no trainer for this point's model; draw only trainable models or remove the point")
+    _refuse(where, figure_id, figure_problem(figure))
+    figure_plan = FigurePlan(paper, figure_id, figure)
+    for plot in figure_plan.plots():
+        if "metric" in plot:
+            for dataset in plot.get("datasets") or [plot["dataset"]]:
+                _refuse(where, f"{figure_id}{' panel ' + plot['panel'] if 'panel' in plot else ''}",
+                        task.column_problem({"metric": plot["metric"], "dataset": dataset}))
+    renderers = set()
+    for point, (paper_cell, own, place) in points.items():
+        _refuse(where, f"{figure_id}{place}", figure_cell_problem(figure, paper_cell, task_name))
+        if figure["kind"] == "training_curve":
+            paper_cell[EVAL_EVERY_EPOCH] = True
+        _refuse(where, f"{figure_id}{place}", task.cell_problem(paper_cell, own))
+        renderers.add(figure_renderer(figure, paper_cell))
+        cell = task.resolve_cell(paper_cell, point.dataset, scale, root, paper)
+        cid = task.cell_id(cell)
+        plan.cells[cid] = cell
+        figure_plan.points[point] = cid
+    if len(renderers) > 1:
+        _refuse(where, figure_id, f"its cells need different renderers ({', '.join(sorted(renderers))}); split the figure")
+    figure_plan.renderer = renderers.pop()
+    return figure_plan
 
 
 def task_of(name: str) -> Task | None:

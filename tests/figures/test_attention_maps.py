@@ -32,3 +32,21 @@ def test_maps_of_the_first_module_are_row_stochastic(tmp_path, tiny_cell):
 def test_a_cell_without_csalr_is_a_user_error(tmp_path, tiny_cell):
     with pytest.raises(UserError, match="CSALR"):
         load_trained(saved(tmp_path, tiny_cell(attention="sa")))
+
+
+def test_the_workflow_manifest_names_the_one_cell_whose_maps_are_drawn(tmp_path):
+    """The workflow calls every renderer with a manifest; CSALR's maps read its single point."""
+    import argparse
+    import json
+
+    from dmlrepro.figures.attention_maps import _from_manifest
+
+    point = {"dataset": "market1501", "x": None, "cell": "c", "metrics": [], "model": str(tmp_path / "model.pt")}
+    manifest = {"paper": "csalr", "figure": "fig4", "caption": "maps",
+                "panels": [{"panel": None, "series": [{"label": None, "points": [point]}]}]}
+    (tmp_path / "model.pt").write_bytes(b"")
+    args = argparse.Namespace(manifest_json=json.dumps(manifest), manifest=None)
+    assert _from_manifest(args) == (tmp_path / "model.pt", "maps")
+    manifest["panels"][0]["series"][0]["points"].append(dict(point, dataset="dukemtmc"))
+    with pytest.raises(UserError, match="draw one cell, the manifest names 2"):
+        _from_manifest(argparse.Namespace(manifest_json=json.dumps(manifest), manifest=None))

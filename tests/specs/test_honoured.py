@@ -53,6 +53,12 @@ def _rename_column(spec: dict, table: str, old: str, new: dict) -> None:
         row["reported"][new["id"]] = row["reported"].pop(old)
 
 
+def _replace(item: dict, keys: dict, drop: tuple[str, ...] = ()) -> None:
+    for key in drop:
+        del item[key]
+    item.update(keys)
+
+
 PCB = "PCB [Sun et al., 2018]"
 
 # (id, paper, mutation, the place and the words the one-line message must contain)
@@ -103,10 +109,41 @@ REFUSED = [
      ["table5 row 1 'PCB | —'", "column 'market1501.memory_mb'", "dataset does nothing on a resource column"]),
     ("scope-pcb-does-not-report", "csalr", lambda d: _column(d, "table5", "fps").update(scope="attention_module"),
      ["table5 row 1", "column 'fps'", "scope 'attention_module' is not reported for pcb rows"]),
-    ("figure-kind-without-renderer", "csalr", lambda d: d["figures"]["fig4"].update(kind="bar_chart"),
-     ["fig4: kind 'bar_chart' has no renderer yet"]),
+    ("figure-kind-without-renderer", "csalr", lambda d: d["figures"]["fig4"].update(kind="learner_examples"),
+     ["fig4: kind 'learner_examples' has no renderer yet", "drawn: training_curve, bar_chart"]),
+    ("bar-chart-of-one-model", "csalr", lambda d: d["figures"]["fig4"].update(kind="bar_chart"),
+     ["fig4: cell does nothing for a figure of kind 'bar_chart'"]),
+    ("bar-chart-without-series", "csalr",
+     lambda d: _replace(d["figures"]["fig4"], {"kind": "bar_chart", "metric": "rank1"}, drop=("cell",)),
+     ["fig4: a figure of kind 'bar_chart' needs `series`"]),
     ("figure-of-another-attention", "csalr", lambda d: d["figures"]["fig4"].update(cell={"attention": "sa", "groups": 1}),
-     ["fig4: attention 'sa': a figure of kind 'attention_maps' draws csalr maps only"]),
+     ["fig4 on market1501: attention 'sa': a figure of kind 'attention_maps' draws csalr, soa maps only"]),
+    ("training-curve-of-a-reid-model", "csalr",
+     lambda d: d["figures"].update(fig4={"number": 4, "caption": "c", "kind": "training_curve", "dataset": "market1501",
+                                         "metric": "rank1", "series": [{"label": "PCB", "cell": {}}]}),
+     ["fig4 series 'PCB' on market1501: task 'reid' records no evaluation per epoch"]),
+    ("soa-maps-without-soa", "mhdml", lambda d: d["figures"]["fig6"].update(cell={"attention": "none"}),
+     ["fig6 on cars196: attention 'none': a figure of kind 'attention_maps' draws csalr, soa maps only"]),
+    ("rankings-with-series", "mhdml", lambda d: d["figures"]["fig4"].update(series=[{"label": "x", "cell": {}}]),
+     ["fig4: series does nothing for a figure of kind 'ranking_examples'"]),
+    ("training-curve-with-x", "mhdml", lambda d: d["figures"]["fig1"].update(x={"key": "epoch", "values": [1, 20]}),
+     ["fig1: x does nothing for a figure of kind 'training_curve'"]),
+    ("sweep-without-x", "mhdml", lambda d: d["figures"]["fig8"].pop("x"),
+     ["fig8: a sweep_curve needs `x`"]),
+    ("sweep-over-embedding-slices", "mhdml",
+     lambda d: d["figures"]["fig8"].update(x={"key": "eval_dims_first", "values": [16, 32]}),
+     ["fig8: x 'eval_dims_first' cannot be honoured"]),
+    ("figure-metric-the-evaluation-does-not-write", "mhdml", lambda d: d["figures"]["fig7"].update(metric="map"),
+     ["fig7: metric 'map' is not computed by the retrieval evaluation"]),
+    ("figure-series-key-the-model-ignores", "mhdml",
+     lambda d: d["figures"]["fig5"]["panels"][0]["series"][0]["cell"].update(pooling="gap"),
+     ["fig5 panel a series 'Global' on cars196: pooling 'gap'"]),
+    ("figure-panel-key-its-kind-ignores", "mhdml",
+     lambda d: _replace(d["figures"]["fig1"], {"panels": [{"panel": "a", "dataset": "cars196", "metric": "recall@1",
+                                                           "x": {"key": "embedding_dim", "values": [64]},
+                                                           "series": [{"label": "Ours", "cell": {}}]}]},
+                        drop=("dataset", "metric", "series")),
+     ["fig1: panel a: x does nothing for a figure of kind 'training_curve'"]),
     ("figure-key-the-renderer-ignores", "csalr", lambda d: d["figures"]["fig4"].update(metric="rank1"),
      ["fig4: metric does nothing for a figure of kind 'attention_maps'"]),
     ("aianet-key-its-attention-does-not-read", "aianet",
@@ -198,3 +235,27 @@ def test_every_key_the_trainer_reads_changes_the_cell_it_trains(key):
     changed = {**base, key: _CHANGED[key]}
     assert cell_id(resolve_reid_cell(base, "market1501", scale, "")) != cell_id(
         resolve_reid_cell(changed, "market1501", scale, ""))
+
+
+def _schema_figure_kinds() -> list[str]:
+    from dmlrepro.specs import spec_schema_path
+
+    return yaml.safe_load(spec_schema_path().read_text())["$defs"]["figure_kind"]["enum"]
+
+
+@pytest.mark.parametrize("kind", _schema_figure_kinds())
+def test_every_figure_kind_is_drawn_by_a_module_or_refused(kind):
+    """A kind of the schema either has a renderer module with a `main` (what the workflow runs)
+    or is refused by figure_problem, naming the kinds that are drawn."""
+    import importlib
+
+    from dmlrepro.specs.honoured import ATTENTION_MAP_RENDERERS, DRAWN_FIGURES, figure_problem
+
+    if kind not in DRAWN_FIGURES:
+        problem = figure_problem({"number": 1, "caption": "c", "kind": kind, "dataset": "sop", "cell": {}})
+        assert problem is not None and f"kind {kind!r} has no renderer yet" in problem
+        return
+    modules = ATTENTION_MAP_RENDERERS.values() if kind == "attention_maps" else [DRAWN_FIGURES[kind]]
+    for module in modules:
+        imported = importlib.import_module(f"dmlrepro.figures.{module}")
+        assert callable(getattr(imported, "main", None) or getattr(imported, "draw", None))

@@ -322,8 +322,13 @@ def _number_re(literal: str) -> re.Pattern:
     return re.compile(r"(?<![\d.])" + re.escape(literal) + r"(?!\.?\d)")
 
 
-def _value_tokens(text: str) -> list[str]:
-    return [t for t in text.split() if t in _DASHES or re.fullmatch(r"\d+(?:\.\d+)?", t)]
+def _value_tokens(text: str, in_text: bool = False) -> list[str]:
+    """The numbers and dashes of a table line; in running text (layout: text) a number may carry
+    a percent sign or end a clause ("86.6%", "66.6%,")."""
+    tokens = text.split()
+    if in_text:
+        tokens = [re.sub(r"%?[,.;:]?$", "", t) for t in tokens]
+    return [t for t in tokens if t in _DASHES or re.fullmatch(r"\d+(?:\.\d+)?", t)]
 
 
 def _after_label(line: str, cells: list[str]) -> str | None:
@@ -359,10 +364,14 @@ def transcription_problems(spec: dict, literals: dict, paper_text: str) -> list[
                 problems.append(f"{table_id} / {row['source']['row']} / {column['label']}: "
                                 f"{literal} not on a line containing {anchor!r}")
         if not transposed and columns:
+            # A table line holds the row's numbers and nothing else; a sentence (layout: text)
+            # names the model, then its numbers in column order, then goes on.
+            in_text = table.get("layout") == "text"
             expected = [_printed(literals.get((table_id, index, c["id"]))) for c in columns]
             if not any(
                 (rest := _after_label(line, row["label"])) is not None
-                and [("—" if t in _DASHES else t) for t in _value_tokens(rest)] == expected
+                and [("—" if t in _DASHES else t) for t in _value_tokens(rest, in_text)][
+                    :len(expected) if in_text else None] == expected
                 for line in lines
             ):
                 problems.append(f"{table_id} / {row['source']['row']}: no line reads "
@@ -838,3 +847,54 @@ def test_dataset_defaults_sit_under_table_defaults_and_row_cells(tmp_path):
     assert resolve_cell(spec, table3, dataset="cuhk03np")["reduction"] == 4
     series = spec["figures"]["fig11"]["series"][1]
     assert resolve_cell(spec, series)["attention"] == "lin"
+
+
+# ------------------------------------------- results printed in the text (layout: text)
+
+MHDML = SPEC_DIR / "mhdml.yaml"
+
+
+def _mhdml_raw() -> dict:
+    return json.loads(json.dumps(yaml.safe_load(MHDML.read_text())))
+
+
+def test_the_single_head_result_is_a_text_table_with_its_two_numbers():
+    """Sec. 4.5: "The single head attention obtained 86.6% and 66.6% ..." (003)."""
+    spec = load_paper_spec(MHDML)
+    table = spec["tables"]["tableT1"]
+    assert (table["layout"], table["number"], table["section"]) == ("text", "T1", "4.5")
+    single = table["rows"][0]
+    assert single["cell"] == {"attention_heads": "single"}
+    assert single["reported"] == {"cars196.recall@1": 86.6, "cub200.recall@1": 66.6}
+    literals = reported_literals(MHDML)
+    assert (literals[("tableT1", 0, "cars196.recall@1")], literals[("tableT1", 0, "cub200.recall@1")]) == ("86.6", "66.6")
+
+
+@needs_papers
+@pytest.mark.parametrize("first,second", [("86.5", "66.6"), ("66.6", "86.6"), ("90.1", "70.6")],
+                         ids=["wrong-digit", "swapped", "the-multi-head-numbers"])
+def test_the_transcription_check_reads_the_sentence_in_order(first, second):
+    spec = load_paper_spec(MHDML)
+    paper_text = (PAPERS / spec["source"]).read_text(encoding="utf-8")
+    literals = reported_literals(MHDML)
+    assert [p for p in transcription_problems(spec, literals, paper_text) if p.startswith("tableT1")] == []
+    literals[("tableT1", 0, "cars196.recall@1")], literals[("tableT1", 0, "cub200.recall@1")] = first, second
+    problems = transcription_problems(spec, literals, paper_text)
+    assert any(p.startswith("tableT1 / single head attention: no line reads") for p in problems), problems
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (lambda t: t.pop("layout"), ["tableT1", "number"]),
+    (lambda t: t.pop("section"), ["tableT1", "section"]),
+    (lambda t: t.update(number=4), ["tableT1"]),
+], ids=["T-number-without-text-layout", "text-without-section", "text-with-a-table-number"])
+def test_a_text_table_needs_its_layout_section_and_T_number(tmp_path, mutate, expected):
+    data = _mhdml_raw()
+    mutate(data["tables"]["tableT1"])
+    path = tmp_path / "mhdml.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    with pytest.raises(PaperSpecError) as info:
+        load_paper_spec(path)
+    assert "\n" not in str(info.value)
+    for part in expected:
+        assert part in str(info.value)

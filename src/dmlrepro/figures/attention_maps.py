@@ -2,7 +2,9 @@
 the original attention map (Eq. 10) beside the map reconstructed from landmarks (W·B, Eq. 14),
 computed by the first CSALR module of a trained cell.
 
-`python -m dmlrepro.figures.attention_maps --model results/cells/<cell>/seed0/model.pt --out fig4.png`
+`python -m dmlrepro.figures.attention_maps --model results/cells/<cell>/seed0/model.pt --out fig4.png`,
+or, as the workflow calls every renderer, `--manifest-json '<manifest>'` (dmlrepro.figures.manifest)
+naming the one cell.
 """
 
 from __future__ import annotations
@@ -84,13 +86,30 @@ def draw(image: torch.Tensor, original: torch.Tensor, reconstructed: torch.Tenso
     return figure, error
 
 
+def _from_manifest(args) -> tuple[Path, str]:
+    """(model.pt, caption) of the one cell a manifest names."""
+    from dmlrepro.figures.manifest import load_manifest, model_path
+
+    manifest = load_manifest(args.manifest_json, args.manifest)
+    found = [(panel, series, point) for panel in manifest["panels"] for series in panel["series"]
+             for point in series["points"]]
+    if len(found) != 1:
+        raise UserError(f"{manifest['figure']}: attention maps of CSALR draw one cell, the manifest names {len(found)}")
+    return model_path(manifest, *found[0]), manifest["caption"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--manifest", help="the figure manifest (JSON file), instead of --model")
+    parser.add_argument("--manifest-json", help="the figure manifest as JSON text, instead of --model")
     parser.add_argument("--out", required=True)
     parser.add_argument("--caption", default="Original vs reconstructed attention maps")
     parser.add_argument("--query-index", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="accepted for the workflow's common call; the maps run on CPU")
     args = parser.parse_args(argv)
+    if args.model is None:
+        args.model, args.caption = _from_manifest(args)
     model, cell = load_trained(Path(args.model))
     data = build_reid_dataset(cell["dataset"], cell["data_root"])
     height, width = cell["training"]["input_size"]

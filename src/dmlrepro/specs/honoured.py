@@ -33,6 +33,15 @@ single_query`` (Market-1501 single-query protocol).  ``train_dataset``, ``eval_d
 ``mean_of`` are computed by nothing yet: refused on computed columns rather than read from the
 column's dataset cell.  Resource columns are measured on the row's model alone: a ``dataset`` (or
 any evaluation key) on one is refused; ``scope`` must be one the row's measurer reports.
+
+Figures (``figure_problem``, ``figure_cell_problem``): every point of a figure (a panel's series on
+a dataset at an x value) is a cell resolved like a row, so the task's own checks apply to it; on
+top, each kind's renderer (``DRAWN_FIGURES``) reads only the keys of ``FIGURE_READ_KEYS``.  The
+quantitative kinds (training_curve, bar_chart, sweep_curve) read ``metric`` from the cells'
+metrics.json (a training_curve from the per-epoch evaluation, which only ``CURVE_TASKS`` record)
+and need ``series``; ``x`` varies a cell key (``epoch`` and ``eval_dims_first`` are not computed).
+The qualitative kinds read the figure's ``cell`` and the datasets: attention_maps of CSALR or SOA
+cells, ranking_examples of image-retrieval models.  learner_examples has no renderer: refused.
 """
 
 from __future__ import annotations
@@ -55,9 +64,37 @@ REID_READ_KEYS = frozenset(
 )
 #: Column keys that select an evaluation; refused on a resource column.
 EVALUATION_COLUMN_KEYS = ("dataset", "train_dataset", "boxes", "query_mode", "eval_dims", "mean_of")
-#: The only figure the harness draws (dmlrepro.figures.attention_maps: CSALR Figure 4).
-DRAWN_FIGURES = {"attention_maps": ("csalr",)}
-FIGURE_READ_KEYS = frozenset({"number", "caption", "kind", "dataset", "cell", "notes"})
+#: Figure kinds the harness draws → the module under dmlrepro.figures that draws them (for
+#: attention_maps, by the cell's attention: ATTENTION_MAP_RENDERERS).  learner_examples has none.
+DRAWN_FIGURES = {
+    "training_curve": "training_curve",
+    "bar_chart": "bar_chart",
+    "sweep_curve": "sweep_curve",
+    "ranking_examples": "ranking_examples",
+    "attention_maps": "attention_maps",
+}
+#: attention_maps: which renderer draws the maps of a cell's attention (CSALR Fig. 4: original vs
+#: reconstructed maps; MHDML Fig. 6: SOA maps of both heads).
+ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "soa": "soa_maps"}
+#: ranking_examples embeds the test set with the cell's model: the image-retrieval models.
+RANKING_MODELS = ("mhdml",)
+#: Tasks whose trainer can evaluate after every epoch (training_curve; retrieval `eval_every_epoch`).
+CURVE_TASKS = ("image_retrieval",)
+#: Kinds whose renderer reads the cells' metrics.json (every seed) rather than model.pt.
+QUANTITATIVE_FIGURES = ("training_curve", "bar_chart", "sweep_curve")
+_COMMON_KEYS = frozenset({"number", "caption", "kind", "notes", "dataset", "datasets"})
+#: What each kind's renderer reads, on the figure and on each panel.
+FIGURE_READ_KEYS = {
+    "training_curve": _COMMON_KEYS | {"metric", "series", "panels"},
+    "bar_chart": _COMMON_KEYS | {"metric", "series", "panels", "x"},
+    "sweep_curve": _COMMON_KEYS | {"metric", "series", "panels", "x"},
+    "ranking_examples": _COMMON_KEYS | {"cell"},
+    "attention_maps": _COMMON_KEYS | {"cell"},
+}
+PANEL_KEYS = frozenset({"panel", "caption", "notes", "dataset", "datasets", "metric", "series", "x"})
+#: x keys that are not cell keys and that no figure computes yet.
+_X_NOT_COMPUTED = {"epoch": "the x axis of a training_curve is the cell's epochs, not an x entry",
+                   "eval_dims_first": "evaluating the first m embedding dimensions is not computed yet"}
 
 
 def _show(value: Any) -> str:
@@ -166,16 +203,59 @@ def resource_column_problem(column: dict, metrics: frozenset[str], scopes: froze
     return None
 
 
-def figure_problem(figure: dict, cell: dict) -> str | None:
-    """The first key of a figure the harness cannot draw, as one line."""
+def figure_problem(figure: dict) -> str | None:
+    """The first key of a figure its renderer does not read, as one line (the figure alone; the
+    cells of its points are checked by `figure_cell_problem`)."""
     kind = figure["kind"]
     if kind not in DRAWN_FIGURES:
         return (f"kind {kind!r} has no renderer yet (drawn: {', '.join(DRAWN_FIGURES)}); "
                 f"remove the figure until one exists")
+    reads = FIGURE_READ_KEYS[kind]
     for key in sorted(figure):
-        if key not in FIGURE_READ_KEYS:
-            return f"{key} does nothing for a figure of kind {kind!r} (it reads {', '.join(sorted(FIGURE_READ_KEYS))}); remove it"
-    attention = cell.get("attention", "none")
-    if attention not in DRAWN_FIGURES[kind]:
-        return f"attention {attention!r}: a figure of kind {kind!r} draws {', '.join(DRAWN_FIGURES[kind])} maps only"
+        if key not in reads:
+            return f"{key} does nothing for a figure of kind {kind!r} (it reads {', '.join(sorted(reads))}); remove it"
+    for plot in figure.get("panels") or [figure]:
+        where = f"panel {plot['panel']}: " if "panel" in plot else ""
+        for key in sorted(plot):
+            if "panel" in plot and key not in PANEL_KEYS & (reads | {"panel", "caption"}):
+                return f"{where}{key} does nothing for a figure of kind {kind!r}; remove it"
+        if kind not in QUANTITATIVE_FIGURES:
+            continue
+        for key in ("metric", "series"):
+            if key not in plot:
+                return f"{where}a figure of kind {kind!r} needs `{key}` (what it plots)"
+        x = plot.get("x")
+        if kind == "sweep_curve" and x is None:
+            return f"{where}a sweep_curve needs `x` (the cell key it varies and its values)"
+        if x is not None and x["key"] in _X_NOT_COMPUTED:
+            return f"{where}x {x['key']!r} cannot be honoured: {_X_NOT_COMPUTED[x['key']]}; remove it"
+        if x is not None and len(set(map(repr, x["values"]))) != len(x["values"]):
+            return f"{where}x values {x['values']} repeat a value"
+    return None
+
+
+def figure_renderer(figure: dict, cell: dict) -> str:
+    """The dmlrepro.figures module that draws `figure` for its cells (`cell`: one point's
+    resolved paper cell; attention maps are drawn by the module of the cell's attention)."""
+    kind = figure["kind"]
+    if kind == "attention_maps":
+        return ATTENTION_MAP_RENDERERS[cell.get("attention", "none")]
+    return DRAWN_FIGURES[kind]
+
+
+def figure_cell_problem(figure: dict, cell: dict, task: str) -> str | None:
+    """Whether the renderer of `figure` can draw one of its points' cells (resolved over the
+    paper's defaults; `task` is the spec's task), as one line."""
+    kind = figure["kind"]
+    if kind == "attention_maps":
+        attention = cell.get("attention", "none")
+        if attention not in ATTENTION_MAP_RENDERERS:
+            return (f"attention {attention!r}: a figure of kind {kind!r} draws "
+                    f"{', '.join(ATTENTION_MAP_RENDERERS)} maps only")
+    if kind == "ranking_examples" and cell.get("model") not in RANKING_MODELS:
+        return (f"model {cell.get('model')!r}: a figure of kind {kind!r} ranks with "
+                f"{', '.join(RANKING_MODELS)} models only")
+    if kind == "training_curve" and task not in CURVE_TASKS:
+        return (f"task {task!r} records no evaluation per epoch: a training_curve is drawn for "
+                f"{', '.join(CURVE_TASKS)} cells only")
     return None

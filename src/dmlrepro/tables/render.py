@@ -44,8 +44,12 @@ def caption(table: MeasuredTable) -> str:
     deviation from the paper's setting, reused weights and nondeterministic kernels."""
     spec, paper = table.spec, table.paper_spec
     seeds = ", ".join(str(s) for s in table.seeds)
+    if spec.get("layout") == "text":  # numbers the paper prints in a sentence, not a table
+        where = f"Text result {spec['number']} of {paper['paper']} ({paper['source']}, Sec. {spec['section']}, no table): "
+    else:
+        where = f"Table {spec['number']} of {paper['paper']} ({paper['source']}): "
     lines = [
-        f"Table {spec['number']} of {paper['paper']} ({paper['source']}): {spec['caption']}",
+        where + spec["caption"],
         f"Regenerated at scale `{table.scale}` with seeds [{seeds}] (n = {len(table.seeds)}); each cell is "
         + ("mean ± std over seeds [95% t-interval] " if len(table.seeds) > 1 else "measured ")
         + "(paper, Δ = measured − paper).",

@@ -5,6 +5,14 @@ evaluated with Recall@K.
 A row's cell over the paper's defaults resolves to the multi-head model's configuration (`heads`
 from `descriptors` and `attention_heads`, `soa` from `attention`, `embedding_dim`), the loss of
 Eq. 5-7 (`loss`), and the paper's training preset for the scale (config/presets/<paper>.yaml).
+
+`eval_every_epoch: true` (set by the plan on the cells of a `training_curve` figure, MHDML
+Figure 1: Recall@1 against epochs; not a spec key) evaluates the test set after every epoch into
+that epoch's history line (`history[i]["eval"]`, every Recall@K the final evaluation reports).
+It changes nothing in the training (the engine restores the RNG around it), but it is part of the
+resolved cell, so a cell with the curve has its own id, and the cells of tables, which do not
+need the curve, keep theirs.  The name says what it does: the whole evaluation runs, not Recall@1
+alone, because Recall@1 costs the same embedding pass as every other K.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from dmlrepro.tasks.base import Task
 from dmlrepro.tasks.registry import register_task
 
 MODELS = ("mhdml",)
+#: The cell key of a per-epoch evaluation (module docstring).
+EVAL_EVERY_EPOCH = "eval_every_epoch"
 #: Cell keys the multi-head trainer reads.
 READ_KEYS = frozenset({"model", "backbone", "attention", "descriptors", "attention_heads", "pooling",
-                       "embedding_dim", "loss"})
+                       "embedding_dim", "loss", EVAL_EVERY_EPOCH})
 #: What `evaluate_retrieval` writes (training/retrieval_parts.RECALL_KS), as column metrics.
 RECALL_METRICS = tuple(f"recall@{k}" for k in (1, 2, 4, 8, 10, 16, 20, 30, 32, 40, 100, 1000))
 _LOSS_FORMS = "{ms: 1.0, proxy_anchor: λ} (Eq. 7), {proxy_anchor: 1.0} or {ms: 1.0}"
@@ -66,6 +76,8 @@ class ImageRetrievalTask(Task):
             return f"attention {paper_cell['attention']!r}: the multi-head model has soa or none"
         if paper_cell.get("pooling", "gap+gmp") != "gap+gmp":
             return f"pooling {paper_cell['pooling']!r}: the multi-head model pools GAP + GMP (Eq. 4) only"
+        if paper_cell.get(EVAL_EVERY_EPOCH, True) is not True:
+            return f"{EVAL_EVERY_EPOCH}: only true is meaningful (leave it out for no per-epoch evaluation)"
         if "loss" in paper_cell:
             return _loss_problem(paper_cell["loss"])
         return "loss: a multi-head cell needs its loss (" + _LOSS_FORMS + ")"
@@ -85,7 +97,7 @@ class ImageRetrievalTask(Task):
         heads = heads_of(paper_cell)
         if heads == "both" and embedding_dim % 2:
             raise UserError(f"embedding_dim {embedding_dim}: the embedding is D/2 per head, so D must be even")
-        return {
+        cell = {
             "task": self.name,
             "paper": paper,
             "dataset": dataset,
@@ -96,14 +108,18 @@ class ImageRetrievalTask(Task):
             "scale": scale["name"],
             "training": training_preset(paper, scale, "retrieval_preset.schema.yaml"),
         }
+        if paper_cell.get(EVAL_EVERY_EPOCH):
+            # Only when set: the cells without the curve keep the ids they had before the key existed.
+            cell[EVAL_EVERY_EPOCH] = True
+        return cell
 
     def cell_id(self, cell: dict) -> str:
-        """`cars196-mhdml-d512-both-soa-ms1pa0.03-1a2b3c4d`."""
+        """`cars196-mhdml-d512-both-soa-ms1pa0.03-1a2b3c4d` (`...-curve-<hash>` with eval_every_epoch)."""
         model = cell["model"]
         short = {"ms": "ms", "proxy_anchor": "pa"}
         loss = "".join(f"{short.get(k, k)}{v:g}" for k, v in cell["loss"].items())
         parts = [cell["dataset"], cell["paper"], f"d{model['embedding_dim']}", model["heads"],
-                 "soa" if model["soa"] else "nosoa", loss]
+                 "soa" if model["soa"] else "nosoa", loss] + (["curve"] if cell.get(EVAL_EVERY_EPOCH) else [])
         return "-".join(parts + [cell_hash(cell)])
 
     def validate_cell(self, cell: dict) -> None:
