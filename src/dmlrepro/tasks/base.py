@@ -64,6 +64,13 @@ class Task(ABC):
     def check_data(self, dataset: str, root: str | Path) -> dict:
         """Read `dataset` from `root` with the real loader; return a summary (raise on a bad layout)."""
 
+    @abstractmethod
+    def paper_probe(self, batch_size: int = 2) -> dict:
+        """One training step of the task's paper-scale model at the paper's input size on the CPU,
+        with the task's own loss and optimizer, on random images (the datasets and ImageNet
+        weights are not here): proves the paper path runs without a GPU.  Returns the loss, the
+        input size and the parameter count."""
+
     def metric(self, record: dict, column: dict) -> float | None:
         """The number a column reads from a finished cell's metrics.json record.
 

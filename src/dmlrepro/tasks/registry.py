@@ -48,3 +48,10 @@ def task_for_dataset(dataset: str) -> Task:
             return task
     known = sorted(d for t in _REGISTRY.values() for d in t.datasets)
     raise UserError(f"dataset: no task reads {dataset!r}; known datasets: {', '.join(known)}")
+
+
+def _spec_path(paper: str):
+    """paper_tables/<paper>.yaml of this checkout (for a task's paper-scale probe)."""
+    from dmlrepro.config import REPO_ROOT
+
+    return REPO_ROOT / "paper_tables" / f"{paper}.yaml"

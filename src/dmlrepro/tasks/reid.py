@@ -43,6 +43,32 @@ class ReIDTask(Task):
 
         return train_reid_cell(cell, seed, Path(out_dir), Path(checkpoint_dir), **runtime)
 
+    def paper_probe(self, batch_size: int = 2) -> dict:
+        """CSALR's default cell (PCB + CSALR, 96 landmarks × 2 groups after stages 1–3, deep
+        supervision) at `paper` scale: ResNet-50 at 384×128, 751 identities (Market-1501)."""
+        import torch
+
+        from dmlrepro.config import resolve_scale
+        from dmlrepro.models.build import build_reid_model
+        from dmlrepro.models.pcb import pcb_loss
+        from dmlrepro.specs import load_paper_spec
+        from dmlrepro.training.optim import build_optimizer, learning_rate, set_learning_rate
+        from dmlrepro.tasks.registry import _spec_path
+
+        spec = load_paper_spec(_spec_path("csalr"))
+        scale = resolve_scale({"scale": "paper", "pretrained": "none"})
+        cell = self.resolve_cell(dict(spec["defaults"]), "market1501", scale, "unused", "csalr")
+        model = build_reid_model(cell, num_classes=751, load_pretrained=False).train()
+        optimizer = build_optimizer(model, cell["training"])
+        set_learning_rate(optimizer, learning_rate(0, cell["training"]))
+        height, width = cell["training"]["input_size"]
+        loss, _ = pcb_loss(model(torch.randn(batch_size, 3, height, width)), torch.arange(batch_size), cell["ds_lambda"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss), "input_size": [height, width],
+                "parameters": sum(p.numel() for p in model.parameters())}
+
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:
         from dmlrepro.data.synthetic import generate_reid_dataset
 

@@ -156,6 +156,34 @@ class ImageRetrievalTask(Task):
             progress_file=runtime.get("progress_file"), reuse_weights=runtime.get("reuse_weights", False),
         )
 
+    def paper_probe(self, batch_size: int = 2) -> dict:
+        """MHDML's default cell (both heads with SOA, D = 512, the hybrid loss) at `paper` scale:
+        ResNet-50 at 224×224, 100 proxies (CUB-200-2011's training classes)."""
+        import torch
+
+        from dmlrepro.config import resolve_scale
+        from dmlrepro.models.multi_head_embedding import build_multi_head_model
+        from dmlrepro.specs import load_paper_spec
+        from dmlrepro.tasks.registry import _spec_path
+        from dmlrepro.training.retrieval_parts import build_retrieval_loss, build_retrieval_optimizer
+
+        spec = load_paper_spec(_spec_path("mhdml"))
+        scale = resolve_scale({"scale": "paper", "pretrained": "none"})
+        cell = self.resolve_cell(dict(spec["defaults"]), "cub200", scale, "unused", "mhdml")
+        training = cell["training"]
+        model = build_multi_head_model({**cell["model"], "backbone": training["backbone"],
+                                        "freeze_bn": training["freeze_bn"]}, load_pretrained=False).train()
+        loss_fn = build_retrieval_loss(cell["loss"], 100, cell["model"]["embedding_dim"])
+        optimizer = build_retrieval_optimizer(model, loss_fn, training["optimizer"])
+        crop = training["input"]["crop"]
+        labels = torch.arange(batch_size) // 2  # pairs of one class: MS has positives
+        loss = loss_fn(model(torch.randn(batch_size, 3, crop, crop)), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss), "input_size": [crop, crop],
+                "parameters": sum(p.numel() for p in model.parameters())}
+
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:
         from dmlrepro.data.retrieval.synthetic_retrieval import generate_retrieval_dataset
 

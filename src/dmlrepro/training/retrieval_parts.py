@@ -85,6 +85,18 @@ def evaluate_retrieval(model, data, training: dict, device: torch.device, batch_
     return metrics
 
 
+def build_retrieval_optimizer(model: torch.nn.Module, loss_fn: torch.nn.Module, optimizer_cfg: dict) -> torch.optim.AdamW:
+    """AdamW (Sec. 4.2): the network at `lr`, the loss's proxies (if any) at `proxy_lr`."""
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_mult": 1.0, "name": "model"}]
+    proxies = [p for p in loss_fn.parameters() if p.requires_grad]
+    if proxies:
+        groups.append({"params": proxies, "lr_mult": optimizer_cfg["proxy_lr"] / optimizer_cfg["lr"], "name": "proxies"})
+    optimizer = torch.optim.AdamW(groups, lr=optimizer_cfg["lr"], weight_decay=optimizer_cfg["weight_decay"])
+    for group in optimizer.param_groups:
+        group["lr"] = optimizer_cfg["lr"] * group["lr_mult"]
+    return optimizer
+
+
 def retrieval_parts(cell: dict, seed: int, device: torch.device, load_pretrained: bool,
                     num_workers: int = 0, eval_batch_size: int | None = None) -> TrainingParts:
     training = cell["training"]
@@ -113,11 +125,7 @@ def retrieval_parts(cell: dict, seed: int, device: torch.device, load_pretrained
         return loss, {"loss": loss.item()}
 
     def build_optimizer():
-        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_mult": 1.0, "name": "model"}]
-        proxies = [p for p in loss_fn.parameters() if p.requires_grad]
-        if proxies:
-            groups.append({"params": proxies, "lr_mult": optimizer_cfg["proxy_lr"] / optimizer_cfg["lr"], "name": "proxies"})
-        return torch.optim.AdamW(groups, lr=optimizer_cfg["lr"], weight_decay=optimizer_cfg["weight_decay"])
+        return build_retrieval_optimizer(model, loss_fn, optimizer_cfg)
 
     def evaluate():
         return evaluate_retrieval(model, data, training, device, eval_batch_size or training["eval_batch_size"])
