@@ -12,7 +12,7 @@ none) and the std over seeds as an error bar where there are several.
 from __future__ import annotations
 
 from dmlrepro.figures.manifest import final_values, mean_std, read_record, x_label
-from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, metric_name, plt, set_title
+from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, metric_name, set_title, subplots
 
 
 def measured(manifest: dict) -> list[dict]:
@@ -31,7 +31,7 @@ def measured(manifest: dict) -> list[dict]:
 def draw(manifest: dict, device: str | None = None):
     bars = measured(manifest)
     panels = manifest["panels"]
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.6), squeeze=False)
+    figure, axes = subplots(1, len(panels), 4.6 * len(panels), 5.2)
     for index, (axis, panel) in enumerate(zip(axes[0], panels)):
         groups = [(d, x) for d in panel["datasets"] for x in (panel["x"]["values"] if panel.get("x") else [None])]
         width = 0.8 / max(1, len(panel["series"]))
@@ -51,11 +51,11 @@ def draw(manifest: dict, device: str | None = None):
                               for d, x in groups], fontsize=8)
         axis.set_ylabel(metric_name(panel["metric"]))
         top = max([b["mean"] + b["std"] for b in bars if b["panel"] == panel.get("panel")] + [1.0])
-        axis.set_ylim(0, top * 1.15)  # room for the printed values
+        axis.set_ylim(0, top * 1.3)  # room for the printed values and the legend above the bars
         letter = panel.get("panel") or (PANEL_LETTERS[index] if len(panels) > 1 else "")
         name = f"({letter}) " if letter else ""
         axis.set_title(name + (panel.get("caption") or ""), fontsize=9)
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="upper center", ncols=len(panel["series"]), frameon=False)
     cells = [read_record(manifest, "", point["metrics"][0]).get("cell")
              for panel in panels for series in panel["series"] for point in series["points"]]
     set_title(figure, manifest, cells, quantitative=True)

@@ -33,6 +33,12 @@ def metric_name(metric: str | None) -> str:
     return METRIC_NAMES.get(metric, metric.replace("recall@", "Recall@") + (" (%)" if "@" in metric else ""))
 
 
+def subplots(rows: int, columns: int, width: float, height: float):
+    """A figure of rows x columns axes (always a 2-d array), laid out by matplotlib's constrained
+    layout so that titles, the suptitle and legends never overlap."""
+    return plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
+
+
 def set_title(figure, manifest: dict, cells: list[dict], quantitative: bool, extra: str = "") -> None:
     """First line: `manifest.title` (scale, data, seeds, "the paper prints no values"); then the
     paper's caption, wrapped; then `extra` (what the renderer chose, e.g. the queries)."""
@@ -41,10 +47,8 @@ def set_title(figure, manifest: dict, cells: list[dict], quantitative: bool, ext
     lines += textwrap.wrap(f"Paper's caption: {manifest['caption']}", width)
     if extra:
         lines += textwrap.wrap(extra, width)
-    figure.suptitle("\n".join(lines), fontsize=7, x=0.01, ha="left", y=0.995, va="top")
-    # 7-point lines take about 0.125 in each: the axes start below the title.
-    top = 1 - (0.125 * len(lines) + 0.15) / figure.get_figheight()
-    figure.tight_layout(rect=(0, 0, 1, max(top, 0.3)))
+    # The renderers' figures use the constrained layout, which keeps the axes below this title.
+    figure.suptitle("\n".join(lines), fontsize=7, x=0.01, ha="left")
 
 
 def save(figure, out: str) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dmlrepro.figures.manifest import model_path
-from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, plt, set_title
+from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, set_title, subplots
 from dmlrepro.figures.retrieval_model import denormalise, evaluation_data, load_retrieval_cell
 
 #: Figure 4: "top 4 retrievals".
@@ -86,8 +86,7 @@ def rankings(manifest: dict, device: str = "cpu") -> list[dict]:
 def draw(manifest: dict, device: str | None = "cpu"):
     found = rankings(manifest, device or "cpu")
     total = sum(len(f["rows"]) for f in found)
-    figure, axes = plt.subplots(max(total, 1), TOP_K + 1, figsize=(1.5 * (TOP_K + 1), 1.55 * max(total, 1) + 1.6),
-                                squeeze=False)
+    figure, axes = subplots(max(total, 1), TOP_K + 1, 1.6 * (TOP_K + 1), 1.75 * max(total, 1) + 1.0)
     summary, line = [], 0
     for letter, entry in zip(PANEL_LETTERS, found):
         for row in entry["rows"]:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from dmlrepro.data.retrieval import RetrievalImageDataset
 from dmlrepro.errors import UserError
 from dmlrepro.figures.manifest import model_path
-from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, plt, set_title
+from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, set_title, subplots
 from dmlrepro.figures.retrieval_model import denormalise, evaluation_data, load_retrieval_cell
 
 #: (row, column) as fractions of the feature map: a corner and three points near the centre.
@@ -55,8 +55,7 @@ def draw(manifest: dict, device: str | None = "cpu"):
                 image = RetrievalImageDataset(queries[:1], transform)[0][0]
                 entries.append((point, cell, image, soa_maps(model, image)))
     rows = sum(len(maps) for *_, maps in entries)
-    figure, axes = plt.subplots(rows, len(LOCATIONS) + 1, figsize=(1.7 * (len(LOCATIONS) + 1), 1.8 * rows + 1.6),
-                                squeeze=False)
+    figure, axes = subplots(rows, len(LOCATIONS) + 1, 1.8 * (len(LOCATIONS) + 1), 2.0 * rows + 1.0)
     summary, line = [], 0
     for letter, (point, cell, image, maps) in zip(PANEL_LETTERS, entries):
         picture = denormalise(image)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from dmlrepro.figures.manifest import final_values, mean_std, read_record, x_label
-from dmlrepro.figures.plotting import dataset_name, main_guard, metric_name, plt, set_title
+from dmlrepro.figures.plotting import dataset_name, main_guard, metric_name, set_title, subplots
 
 MARKERS = ("o", "s", "^", "D", "v")
 
@@ -24,7 +24,7 @@ def _log2_spaced(values: list) -> bool:
 
 def draw(manifest: dict, device: str | None = None):
     panels = manifest["panels"]
-    figure, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False)
+    figure, axes = subplots(1, len(panels), max(6.4, 5.6 * len(panels)), 5.0)
     summary, cells = [], []
     for axis, panel in zip(axes[0], panels):
         xs = panel["x"]["values"]

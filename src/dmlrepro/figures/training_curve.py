@@ -14,12 +14,12 @@ from __future__ import annotations
 import statistics
 
 from dmlrepro.figures.manifest import epoch_values, read_record
-from dmlrepro.figures.plotting import dataset_name, main_guard, metric_name, plt, set_title
+from dmlrepro.figures.plotting import dataset_name, main_guard, metric_name, set_title, subplots
 
 
 def draw(manifest: dict, device: str | None = None):
     plots = [(panel, dataset) for panel in manifest["panels"] for dataset in panel["datasets"]]
-    figure, axes = plt.subplots(1, len(plots), figsize=(5.6 * len(plots), 4.4), squeeze=False)
+    figure, axes = subplots(1, len(plots), max(6.4, 5.6 * len(plots)), 5.0)
     summary, cells = [], []
     for axis, (panel, dataset) in zip(axes[0], plots):
         for series in panel["series"]:
