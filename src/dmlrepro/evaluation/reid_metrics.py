@@ -277,10 +277,13 @@ def prepare_reid_inputs(
 
 
 def no_valid_query_error(num_query: int, num_gallery: int) -> ValueError:
-    return ValueError(
+    """A data problem, not a bug: the user fixes the dataset's query/gallery split."""
+    from dmlrepro.errors import UserError
+
+    return UserError(
         f"no valid query: none of the {num_query} queries has a true match among the "
         f"{num_gallery} gallery items once same-pid-same-camera and junk (pid {JUNK_PID}) items "
-        "are removed, so CMC and mAP are undefined"
+        "are removed, so CMC and mAP are undefined; check the dataset's query and gallery folders"
     )
 
 

@@ -66,7 +66,7 @@ class ReIDTask(Task):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return {"loss": float(loss), "input_size": [height, width],
+        return {"loss": loss.item(), "input_size": [height, width],
                 "parameters": sum(p.numel() for p in model.parameters())}
 
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:

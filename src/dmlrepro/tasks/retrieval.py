@@ -181,7 +181,7 @@ class ImageRetrievalTask(Task):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return {"loss": float(loss), "input_size": [crop, crop],
+        return {"loss": loss.item(), "input_size": [crop, crop],
                 "parameters": sum(p.numel() for p in model.parameters())}
 
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:
