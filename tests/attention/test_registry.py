@@ -83,7 +83,7 @@ def test_build_passes_keyword_arguments() -> None:
 
 
 def test_duplicate_name_from_another_class_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", registry._REGISTRY.copy())
 
     @register_attention("test-only")
     class First(GatedResidualAttention):

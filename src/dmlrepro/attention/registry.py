@@ -10,45 +10,29 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dmlrepro.attention.base import GatedResidualAttention
-from dmlrepro.errors import UserError
+from dmlrepro.registry import Registry
 
-_REGISTRY: dict[str, type[GatedResidualAttention]] = {}
+_REGISTRY: Registry[type[GatedResidualAttention]] = Registry("attention")
 
 AttentionClass = TypeVar("AttentionClass", bound=type[GatedResidualAttention])
 
 
 def register_attention(name: str) -> Callable[[AttentionClass], AttentionClass]:
     """Class decorator that registers an attention module under ``name``."""
-
-    def decorator(cls: AttentionClass) -> AttentionClass:
-        previous = _REGISTRY.get(name)
-        # Re-importing the same class (e.g. importlib.reload) is harmless; a second class is not.
-        if previous is not None and _qualified(previous) != _qualified(cls):
-            raise ValueError(f"attention {name!r} is already registered by {_qualified(previous)}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_attention() -> list[str]:
     """The registered names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_attention_class(name: str) -> type[GatedResidualAttention]:
-    """The class registered under ``name``; ``UserError`` listing the valid names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(list_attention()) or "(none registered)"
-        raise UserError(f"unknown attention {name!r}; valid names: {valid}") from None
+    """The class registered under ``name``; a one-line UserError listing the valid names."""
+    return _REGISTRY.get(name)
 
 
 def build_attention(name: str, channels: int, **kwargs: Any) -> GatedResidualAttention:
     """Build the module registered under ``name`` for a ``channels``-channel feature map."""
     return get_attention_class(name)(channels, **kwargs)
 
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"

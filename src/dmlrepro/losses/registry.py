@@ -19,25 +19,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from dmlrepro.errors import UserError
-
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-LossClass = TypeVar("LossClass", bound=type[nn.Module])
-
-
-def register_loss(name: str) -> Callable[[LossClass], LossClass]:
-    """Class decorator that registers a loss under ``name``."""
-
-    def decorator(cls: LossClass) -> LossClass:
-        previous = _REGISTRY.get(name)
-        # Re-importing the same class (e.g. importlib.reload) is harmless; a second class is not.
-        if previous is not None and _qualified(previous) != _qualified(cls):
-            raise ValueError(f"loss {name!r} is already registered by {_qualified(previous)}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
-
+from dmlrepro.registry import Registry
 
 def _import_all_losses() -> None:
     """Import every module of this package once (each registers its losses on import)."""
@@ -46,20 +28,24 @@ def _import_all_losses() -> None:
         importlib.import_module(f"{package.__name__}.{module.name}")
 
 
+_REGISTRY: Registry[type[nn.Module]] = Registry("loss", fill=_import_all_losses)
+
+LossClass = TypeVar("LossClass", bound=type[nn.Module])
+
+
+def register_loss(name: str) -> Callable[[LossClass], LossClass]:
+    """Class decorator that registers a loss under ``name``."""
+    return _REGISTRY.register(name)
+
+
 def list_losses() -> list[str]:
-    """The registered names, sorted."""
-    _import_all_losses()
-    return sorted(_REGISTRY)
+    """The registered names, sorted (every loss file of the package is imported first)."""
+    return _REGISTRY.names()
 
 
 def get_loss_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``; ``UserError`` listing the valid names otherwise."""
-    _import_all_losses()
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(list_losses()) or "(none registered)"
-        raise UserError(f"unknown loss {name!r}; valid names: {valid}") from None
+    return _REGISTRY.get(name)
 
 
 def loss_parameters(name: str) -> list[str]:
@@ -84,6 +70,3 @@ def build_loss(name: str, **params: Any) -> nn.Module:
         raise UserError(f"loss {name!r} needs parameter(s) {', '.join(missing)}")
     return cls(**params)
 
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"

@@ -16,38 +16,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dmlrepro.errors import UserError
+from dmlrepro.registry import Registry
 
 Loader = Callable[..., Any]
 LoaderT = TypeVar("LoaderT", bound=Loader)
 
-_REGISTRY: dict[str, Loader] = {}
+_REGISTRY: Registry[Loader] = Registry("dataset")
 
 
 def register_extra_dataset(name: str) -> Callable[[LoaderT], LoaderT]:
     """Decorator that registers ``loader(root, **options)`` under ``name``."""
-
-    def decorator(loader: LoaderT) -> LoaderT:
-        previous = _REGISTRY.get(name)
-        if previous is not None and _qualified(previous) != _qualified(loader):
-            raise ValueError(f"dataset {name!r} is already registered by {_qualified(previous)}")
-        _REGISTRY[name] = loader
-        return loader
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_extra_datasets() -> list[str]:
     """The registered names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_extra_loader(name: str) -> Loader:
     """The loader registered under ``name``; a one-line UserError listing the valid names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(list_extra_datasets()) or "(none registered)"
-        raise UserError(f"unknown dataset {name!r}; valid names: {valid}") from None
+    return _REGISTRY.get(name)
 
 
 def extra_dataset_options(name: str) -> list[str]:
@@ -65,7 +54,3 @@ def build_extra_dataset(name: str, root: str | Path, **options: Any) -> Any:
         raise UserError(f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; valid: "
                         f"{', '.join(valid) or '(none)'}")
     return get_extra_loader(name)(root, **options)
-
-
-def _qualified(obj: Callable) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"

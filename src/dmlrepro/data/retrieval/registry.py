@@ -14,40 +14,27 @@ from pathlib import Path
 from typing import TypeVar
 
 from dmlrepro.data.retrieval.retrieval_dataset import RetrievalDataset
-from dmlrepro.errors import UserError
+from dmlrepro.registry import Registry
 
 Loader = Callable[[str | Path], RetrievalDataset]
 LoaderT = TypeVar("LoaderT", bound=Loader)
 
-_REGISTRY: dict[str, Loader] = {}
+_REGISTRY: Registry[Loader] = Registry("retrieval dataset")
 
 
 def register_retrieval_dataset(name: str) -> Callable[[LoaderT], LoaderT]:
     """Decorator that registers ``loader(root) -> RetrievalDataset`` under ``name``."""
-
-    def decorator(loader: LoaderT) -> LoaderT:
-        previous = _REGISTRY.get(name)
-        # Re-importing the same function (e.g. importlib.reload) is harmless; a second one is not.
-        if previous is not None and _qualified(previous) != _qualified(loader):
-            raise ValueError(f"retrieval dataset {name!r} is already registered by {_qualified(previous)}")
-        _REGISTRY[name] = loader
-        return loader
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_retrieval_datasets() -> list[str]:
     """The registered names, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_retrieval_loader(name: str) -> Loader:
     """The loader registered under ``name``; a one-line UserError listing the valid names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(list_retrieval_datasets()) or "(none registered)"
-        raise UserError(f"unknown retrieval dataset {name!r}; valid names: {valid}") from None
+    return _REGISTRY.get(name)
 
 
 def build_retrieval_dataset(name: str, root: str | Path, holdout: float | None = None,
@@ -63,7 +50,3 @@ def build_retrieval_dataset(name: str, root: str | Path, holdout: float | None =
     from dmlrepro.data.retrieval.holdout import apply_holdout
 
     return apply_holdout(dataset, holdout, by=holdout_by, seed=holdout_seed)
-
-
-def _qualified(obj: Callable) -> str:
-    return f"{obj.__module__}.{obj.__qualname__}"
