@@ -15,10 +15,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar
 
 import numpy as np
 
+from dmlrepro.data.folder_layout import FolderLayout
 from dmlrepro.data.reid_dataset import DatasetLayoutError, Item
 
 Tracklet = tuple[tuple[str, ...], int, int]
@@ -33,44 +34,11 @@ class ExtraLayoutError(DatasetLayoutError):
 
 
 @dataclass(frozen=True)
-class ExtraLayout:
-    """Where a dataset lives under a data root and what it must hold.
+class ExtraLayout(FolderLayout):
+    """Where a dataset lives under a data root and what it must hold (`FolderLayout`)."""
 
-    ``subdirs`` are the places, relative to the data root and preferred first, where the dataset
-    folder may be (``"."``: the root is the dataset folder); ``subdirs[0]`` is torchreid's and
-    the one the generator writes. ``required`` are the entries (relative to the dataset folder; a
-    trailing ``/`` marks a folder) that identify it: the first candidate holding any of them is
-    the dataset folder, and it must then hold all of them. ``contents`` describes the layout in
-    words for error messages.
-    """
-
-    name: str
-    subdirs: tuple[str, ...]
-    required: tuple[str, ...]
-    contents: str
-
-    @property
-    def canonical_subdir(self) -> str:
-        return self.subdirs[0]
-
-    def expected(self) -> str:
-        text = f"<root>/{self.canonical_subdir}/ holding {self.contents}"
-        others = [f"<root>/{d}" for d in self.subdirs[1:] if d != "."]
-        if "." in self.subdirs[1:]:
-            others.append("<root> itself")
-        if others:
-            text += " (or that folder at " + " or ".join(others) + ")"
-        return text
-
-    def generate_hint(self, root: Path) -> str:
-        return (f"run `python -m {GENERATOR_MODULE} --variant {self.name} --out {root}` to "
-                "generate the embedded data")
-
-    def fail(self, root: Path, path: Path | str, problem: str, fix: str | None = None) -> NoReturn:
-        """Raise the one-line :class:`ExtraLayoutError` for ``path``."""
-        fix = fix or f"re-extract the dataset archive or {self.generate_hint(root)}"
-        message = f"{self.name}: {problem}: {path}; expected {self.expected()}; {fix}"
-        raise ExtraLayoutError(" ".join(message.split("\n")))
+    generator_module: ClassVar[str] = GENERATOR_MODULE
+    error_type: ClassVar[type[DatasetLayoutError]] = ExtraLayoutError
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import ClassVar
 
+from dmlrepro.data.folder_layout import FolderLayout
 from dmlrepro.data.reid_dataset import DatasetLayoutError
 
 Item = tuple[str, int]
@@ -43,45 +44,11 @@ class RetrievalLayoutError(DatasetLayoutError):
 
 
 @dataclass(frozen=True)
-class RetrievalLayout:
-    """Where a dataset lives under a data root and what it must hold.
+class RetrievalLayout(FolderLayout):
+    """Where a dataset lives under a data root and what it must hold (`FolderLayout`)."""
 
-    ``subdirs`` are the places, relative to the data root and preferred first, where the dataset
-    folder may be (``"."``: the root is the dataset folder); ``subdirs[0]`` is the canonical one,
-    which the generator writes. ``required`` are the files and folders (relative to the dataset
-    folder; a trailing ``/`` marks a folder) that identify it: the first candidate holding any
-    of them is the dataset folder, and it must then hold all of them. ``contents`` describes the
-    expected layout in words for error messages.
-    """
-
-    name: str
-    subdirs: tuple[str, ...]
-    required: tuple[str, ...]
-    contents: str
-
-    @property
-    def canonical_subdir(self) -> str:
-        return self.subdirs[0]
-
-    def expected(self) -> str:
-        """The expected layout, in words, on one line."""
-        text = f"<root>/{self.canonical_subdir}/ holding {self.contents}"
-        others = [f"<root>/{d}" for d in self.subdirs[1:] if d != "."]
-        if "." in self.subdirs[1:]:
-            others.append("<root> itself")
-        if others:
-            text += " (or that folder at " + " or ".join(others) + ")"
-        return text
-
-    def generate_hint(self, root: Path) -> str:
-        return (f"run `python -m dmlrepro.data.retrieval.synthetic_retrieval --variant {self.name} "
-                f"--out {root}` to generate the embedded data")
-
-    def fail(self, root: Path, path: Path | str, problem: str, fix: str | None = None) -> NoReturn:
-        """Raise the one-line :class:`RetrievalLayoutError` for ``path``."""
-        fix = fix or f"re-extract the dataset archive or {self.generate_hint(root)}"
-        message = f"{self.name}: {problem}: {path}; expected {self.expected()}; {fix}"
-        raise RetrievalLayoutError(" ".join(message.split("\n")))
+    generator_module: ClassVar[str] = "dmlrepro.data.retrieval.synthetic_retrieval"
+    error_type: ClassVar[type[DatasetLayoutError]] = RetrievalLayoutError
 
 
 @dataclass(frozen=True)
