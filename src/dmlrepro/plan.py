@@ -26,7 +26,7 @@ from dmlrepro.specs import PaperSpecError, load_all_specs, resolve_cell
 from dmlrepro.specs.honoured import (figure_cell_problem, figure_problem, figure_renderer, resource_column_problem,
                                      task_problem)
 from dmlrepro.tasks import Task, get_task, list_tasks
-from dmlrepro.tasks.retrieval import EVAL_EVERY_EPOCH
+from dmlrepro.tasks.base import EVAL_EVERY_EPOCH
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS, row_name
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
@@ -183,7 +183,7 @@ def _plan_figure(plan: Plan, paper: str, spec: dict, figure_id: str, figure: dic
     task), which makes them cells of their own.  None while no point's model has a trainer (drawn
     once one has); a figure only some of whose points have one is refused, as is any key the
     renderer or the task would ignore (dmlrepro.specs.honoured)."""
-    task_name = spec["task"]
+    task_name = figure.get("task") or spec["task"]
     task = task_of(task_name)
     points = _figure_points(spec, figure)
     untrained = [place for paper_cell, _, place in points.values() if task is None or not task.trainable(paper_cell)]
@@ -287,7 +287,7 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
         if not accuracy_columns or task is None or not task.trainable(paper_cell):
             continue
         for column in accuracy_columns:
-            _refuse(where, f"{place}: column '{column['id']}'", task.column_problem(column))
+            _refuse(where, f"{place}: column '{column['id']}'", task.column_problem(column, paper_cell))
         for dataset in accuracy_datasets:
             on_dataset = resolve_cell(spec, row, dataset)
             _refuse(where, place, task.cell_problem(on_dataset, own))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dmlrepro.tasks import get_task
-from dmlrepro.tasks.retrieval import EVAL_EVERY_EPOCH
+from dmlrepro.tasks.base import EVAL_EVERY_EPOCH
 
 PAPER_CELL = {"model": "mhdml", "backbone": "resnet50", "attention": "soa", "descriptors": ["global", "local"],
               "attention_heads": "multi", "pooling": "gap+gmp", "embedding_dim": 16,
