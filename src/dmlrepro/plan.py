@@ -253,12 +253,12 @@ def _refuse(where: Path, place: str, problem: str | None) -> None:
 def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, scale: dict, root: str,
                 where: Path) -> TablePlan:
     """Resource columns (params, FLOPs, memory, speed) become one measurement job per row, keyed "";
-    accuracy columns one training cell per row and dataset, keyed by the dataset.  Every key a
+    accuracy columns one training cell per row and training dataset (`trained_on`), keyed by it.  Every key a
     computed cell or its column sets must be honoured (module docstring)."""
     table_plan = TablePlan(paper, table_id, table)
     resource_columns = [c for c in table["columns"] if c["metric"] in RESOURCE_METRICS]
     accuracy_columns = [c for c in table["columns"] if c["metric"] not in RESOURCE_METRICS]
-    accuracy_datasets = sorted({c["dataset"] for c in accuracy_columns if c.get("dataset")})
+    accuracy_datasets = sorted({trained_on(c) for c in accuracy_columns if trained_on(c)})
     task_name = table.get("task") or spec["task"]
     task = task_of(task_name)
     for index, row in enumerate(table["rows"]):
@@ -296,6 +296,14 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
             plan.cells[cid] = cell
             table_plan.cells[index][dataset] = cid
     return table_plan
+
+
+def trained_on(column: dict) -> str | None:
+    """The dataset the cell behind an accuracy column trains on: the column's `train_dataset`
+    where it names one (Brown: train on one subset, test on another; HPatches: trained on
+    Liberty), else its `dataset`.  Columns trained on one dataset read one cell, whatever they
+    are evaluated on (the family evaluates each test set as a protocol)."""
+    return column.get("train_dataset") or column.get("dataset")
 
 
 def resource_cell_id(resource_cell: dict) -> str:

@@ -33,13 +33,25 @@ def _load(path: Path, schema_name: str) -> dict:
     return presets
 
 
-def training_preset(paper: str, scale: dict, schema_name: str, preset_dir: Path = PRESET_DIR) -> dict:
-    """The `paper`'s preset for the scale named `scale["name"]`, with the run's `pretrained`
-    override (config `pretrained`, carried in the scale preset's backbone) applied."""
-    presets = _load(Path(preset_dir) / f"{paper}.yaml", schema_name)
+def preset_path(paper: str, task: str | None = None, preset_dir: Path = PRESET_DIR) -> Path:
+    """config/presets/<paper>.<task>.yaml for a paper with several tasks (CSA's patch
+    descriptors beside its re-ID tables), else config/presets/<paper>.yaml."""
+    if task is not None:
+        own = Path(preset_dir) / f"{paper}.{task}.yaml"
+        if own.is_file():
+            return own
+    return Path(preset_dir) / f"{paper}.yaml"
+
+
+def training_preset(paper: str, scale: dict, schema_name: str, preset_dir: Path = PRESET_DIR,
+                    task: str | None = None) -> dict:
+    """The `paper`'s preset (for `task`, see `preset_path`) for the scale named `scale["name"]`,
+    with the run's `pretrained` override (config `pretrained`) applied."""
+    path = preset_path(paper, task, preset_dir)
+    presets = _load(path, schema_name)
     name = scale["name"]
     if name not in presets:
-        raise UserError(f"config/presets/{paper}.yaml has no preset for scale {name!r} (it has {', '.join(presets)}); "
+        raise UserError(f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path} has no preset for scale {name!r} (it has {', '.join(presets)}); "
                         f"add one or choose another scale")
     preset = copy.deepcopy(presets[name])
     override = scale.get("pretrained_override")

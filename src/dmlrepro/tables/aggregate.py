@@ -114,6 +114,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
     `paper_setting` is the setting the paper's numbers were obtained in (default: the `paper`
     preset, comparability.paper_setting); `spec_path` the spec file whose literals give the
     printed precision (default: paper_tables/<paper>.yaml)."""
+    from dmlrepro.plan import trained_on
     from dmlrepro.specs.paper_spec import RESOURCE_METRICS
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
 
@@ -122,7 +123,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
     setting = None
     for row_index, by_dataset in table_plan.cells.items():
         for column in table_plan.spec["columns"]:
-            key = "" if column["metric"] in RESOURCE_METRICS else column.get("dataset")
+            key = "" if column["metric"] in RESOURCE_METRICS else trained_on(column)
             if key not in by_dataset:
                 continue
             measurement = Measurement([])
@@ -132,7 +133,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                 if key == "":
                     metric = resource_value(record, table_plan.spec["rows"][row_index], column, source)
                 else:
-                    metric = record["metrics"].get(column["metric"])
+                    metric = accuracy_value(record, column)
                 if metric is None:
                     raise ValueError(f"{source} has no metric {column['metric']!r}")
                 measurement.values.append(float(metric))
@@ -150,7 +151,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                 if key == "":
                     continue
                 if setting is None:
-                    setting = paper_setting if paper_setting is not None else default_setting(table_plan.paper)
+                    setting = paper_setting if paper_setting is not None else default_setting(table_plan.paper, table_plan.spec.get("task") or paper_spec.get("task"))
                 for deviation in run_deviations(record.get("cell"), provenance, setting):
                     if deviation not in measurement.deviations:
                         measurement.deviations.append(deviation)
@@ -161,6 +162,15 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                 table.nondeterministic_ops.update(str(op) for op in provenance.get("nondeterministic_ops") or [])
             table.cells[(row_index, column["id"])] = measurement
     return table
+
+
+def accuracy_value(record: dict, column: dict) -> float | None:
+    """An accuracy column's number in a finished cell's record, as the cell's task reads it
+    (`Task.metric`: the column's protocol, if it names one, else the standard protocol)."""
+    from dmlrepro.tasks import get_task
+
+    cell = record.get("cell") if isinstance(record.get("cell"), dict) else {}
+    return get_task(cell.get("task", "reid")).metric(record, column)
 
 
 def resource_value(record: dict, row: dict, column: dict, source: Path) -> float | None:

@@ -24,14 +24,14 @@ _PRETRAINED = {"none": "from scratch", "imagenet": "ImageNet", None: "from scrat
 SYNTHETIC_DATA = "synthetic data"
 
 
-def paper_setting(paper: str | None = None) -> dict:
+def paper_setting(paper: str | None = None, task: str | None = None) -> dict:
     """The setting the paper's accuracy numbers were obtained in: the `paper` preset of the
-    paper's own training presets (config/presets/<paper>.yaml, dmlrepro.presets) where it has
-    them, else the `paper` preset of config/scales.yaml (the re-ID papers' shared setting)."""
+    paper's own training presets (config/presets/<paper>[.<task>].yaml, dmlrepro.presets) where
+    it has them, else the `paper` preset of config/scales.yaml (the re-ID papers' shared setting)."""
     from dmlrepro.config import load_scales
-    from dmlrepro.presets import PRESET_DIR
+    from dmlrepro.presets import preset_path
 
-    own = PRESET_DIR / f"{paper}.yaml"
+    own = preset_path(paper, task) if paper else None
     if paper and own.is_file():
         import yaml
 
