@@ -21,6 +21,16 @@ def scales() -> dict:
 
 
 @pytest.fixture(scope="session")
+def reid_presets() -> dict:
+    """The re-ID papers' training presets (config/presets/<paper>.yaml), by paper then scale."""
+    import yaml
+
+    from dmlrepro.presets import PRESET_DIR
+
+    return {paper: yaml.safe_load((PRESET_DIR / f"{paper}.yaml").read_text()) for paper in ("csalr", "csa")}
+
+
+@pytest.fixture(scope="session")
 def tiny_scale(scales) -> dict:
     return {**scales["tiny"], "name": "tiny"}
 

@@ -62,16 +62,44 @@ def test_unknown_choices_are_user_errors_naming_the_key(tiny_cell, key, value):
         tiny_cell(**{key: value})
 
 
-def test_the_scale_presets_random_erasing_reaches_the_cell_and_its_id():
-    """`random_erasing` is a training option of the scale preset: it must be in the resolved cell
+def test_the_presets_random_erasing_reaches_the_cell_and_its_id(tmp_path, monkeypatch):
+    """`random_erasing` is a training option of the paper's preset: it must be in the resolved cell
     (the trainer reads it there) and change the cell's id."""
+    import shutil
+
+    import yaml
+
+    import dmlrepro.presets
     from dmlrepro.cells import cell_id, resolve_reid_cell
     from dmlrepro.config import resolve_scale
 
     scale = resolve_scale({"scale": "tiny", "pretrained": "auto"})
     off = resolve_reid_cell({"attention": "none"}, "market1501", scale, "data/synthetic")
-    scale["random_erasing"] = {"p": 0.5, "area": [0.02, 0.2], "ratio": 0.3}
+    presets = yaml.safe_load((dmlrepro.presets.PRESET_DIR / "csalr.yaml").read_text())
+    erasing = {"p": 0.5, "area": [0.02, 0.2], "ratio": 0.3}
+    presets["tiny"]["random_erasing"] = erasing
+    shutil.copytree(dmlrepro.presets.PRESET_DIR, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "csalr.yaml").write_text(yaml.safe_dump(presets))
+    monkeypatch.setattr(dmlrepro.presets, "PRESET_DIR", tmp_path)
     on = resolve_reid_cell({"attention": "none"}, "market1501", scale, "data/synthetic")
     assert off["training"]["random_erasing"] is None
-    assert on["training"]["random_erasing"] == scale["random_erasing"]
+    assert on["training"]["random_erasing"] == erasing
     assert cell_id(on) != cell_id(off)
+
+
+def test_csa_states_csalrs_setting_so_their_presets_are_equal_and_shared_cells_one_job(reid_presets):
+    """CSA's Implementation Details and CSALR's Sec. 4.2 give the same PCB schedule: equal presets
+    at every scale, hence one cell id for a configuration both papers train."""
+    from dmlrepro.cells import cell_id, resolve_reid_cell
+
+    assert reid_presets["csa"] == reid_presets["csalr"]
+    row = {"attention": "sa", "stages": [1, 2, 3]}
+    ids = {cell_id(resolve_reid_cell(row, "market1501", {"name": "smoke"}, "x", paper)) for paper in ("csa", "csalr")}
+    assert len(ids) == 1
+
+
+def test_a_reid_paper_without_presets_is_a_one_line_error():
+    from dmlrepro.cells import resolve_reid_cell
+
+    with pytest.raises(UserError, match="config/presets/nopaper.yaml"):
+        resolve_reid_cell({"attention": "none"}, "market1501", {"name": "smoke"}, "x", "nopaper")

@@ -46,7 +46,7 @@ _CHOICE_WORDS = {("group_mode", "split_heads"): "heads", ("ds_branch", "response
 #: Models the re-ID trainer can train (other rows stay reported-only until their trainer exists).
 REID_MODELS = ("pcb", "pcb_rpp")
 
-#: Scale-preset keys that change what a run computes (the rest, like worker counts, do not).
+#: Training-preset keys of a re-ID cell (config/presets/<paper>.yaml): all change what a run computes.
 TRAINING_KEYS = (
     "input_size", "backbone", "batch_size", "epochs", "optimizer", "lr_schedule", "grad_clip_norm",
     "backbone_lr_mult", "attention_lr_mult", "pcb_rpp", "parts", "reduced_dim", "random_erasing",
@@ -56,8 +56,11 @@ TRAINING_KEYS = (
 PAPER_INPUT_SIZE = (384, 128)
 
 
-def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: str) -> dict:
-    """The full configuration of one re-ID training cell."""
+def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: str, paper: str = "csalr") -> dict:
+    """The full configuration of one re-ID training cell: the row's model and attention, and the
+    `paper`'s training preset for the scale (config/presets/<paper>.yaml; the paper's name is not
+    part of the cell, so papers with the same setting share their cells).  `paper` defaults to
+    CSALR, whose schedule the CSA paper shares."""
     attention = paper_cell.get("attention", "none")
     if attention not in ATTENTION_PARAMS:
         raise UserError(f"attention: unknown module {attention!r}; choose one of {sorted(ATTENTION_PARAMS)}")
@@ -77,7 +80,7 @@ def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: st
         "deep_supervision": bool(paper_cell.get("deep_supervision", True)) and with_attention,
         "ds_lambda": float(paper_cell.get("ds_lambda", 1.0)) if with_attention else 0.0,
         "scale": scale["name"],
-        "training": {k: scale[k] for k in TRAINING_KEYS},
+        "training": reid_training(paper, scale),
     }
     if cell["deep_supervision"]:  # without branches the choice changes nothing, so it is not kept
         cell["ds_branch"] = paper_cell.get("ds_branch", DS_BRANCHES[0])
@@ -85,6 +88,14 @@ def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: st
     if with_attention and not cell["stages"]:
         raise UserError("stages: an attention cell needs at least one stage (1, 2 or 3)")
     return cell
+
+
+def reid_training(paper: str, scale: dict) -> dict:
+    """The `paper`'s PCB schedule at the scale (dmlrepro.presets), its TRAINING_KEYS only."""
+    from dmlrepro.presets import training_preset
+
+    preset = training_preset(paper, scale, "reid_preset.schema.yaml", task="reid")
+    return {k: preset[k] for k in TRAINING_KEYS}
 
 
 def require_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -61,9 +61,6 @@ def resolve_scale(config: dict, scales: dict[str, dict] | None = None) -> dict:
         raise ConfigError(f"invalid config: scale: unknown scale {name!r}; choose one of {sorted(scales)}")
     preset = copy.deepcopy(scales[name])
     preset["name"] = name
-    pretrained = config.get("pretrained", "auto")
-    # Tasks whose papers have their own training presets (dmlrepro.presets) apply it there too.
-    preset["pretrained_override"] = pretrained
-    if pretrained != "auto":
-        preset["backbone"]["pretrained"] = pretrained
+    # Each paper's training preset (dmlrepro.presets) applies the run's `pretrained` override.
+    preset["pretrained_override"] = config.get("pretrained", "auto")
     return preset

@@ -1,7 +1,8 @@
-"""Training presets per paper and scale (config/presets/<paper>.yaml): the paper's own schedule at
-`paper`, a small one at `smoke` and `tiny`.  A task whose papers train differently (re-ID's
-PCB schedule lives in config/scales.yaml; image retrieval's in the paper's preset file) reads its
-preset here, so that one scale name means each paper's own setting."""
+"""Training presets per paper and scale (config/presets/<paper>.yaml, or <paper>.<task>.yaml for a
+paper with several tasks): the paper's own schedule at `paper`, a small one at `smoke` and
+`tiny`, each validated against its family's schema (workflow/schemas/*_preset.schema.yaml).  One
+scale name thus means each paper's own setting; config/scales.yaml says only what a scale means
+for the run as a whole (workers, threads, synthetic data sizes)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ def _load(path: Path, schema_name: str) -> dict:
     return presets
 
 
-def preset_path(paper: str, task: str | None = None, preset_dir: Path = PRESET_DIR) -> Path:
+def preset_path(paper: str, task: str | None = None, preset_dir: Path | None = None) -> Path:
     """config/presets/<paper>.<task>.yaml for a paper with several tasks (CSA's patch
     descriptors beside its re-ID tables), else config/presets/<paper>.yaml."""
+    preset_dir = PRESET_DIR if preset_dir is None else preset_dir
     if task is not None:
         own = Path(preset_dir) / f"{paper}.{task}.yaml"
         if own.is_file():
@@ -43,7 +45,7 @@ def preset_path(paper: str, task: str | None = None, preset_dir: Path = PRESET_D
     return Path(preset_dir) / f"{paper}.yaml"
 
 
-def training_preset(paper: str, scale: dict, schema_name: str, preset_dir: Path = PRESET_DIR,
+def training_preset(paper: str, scale: dict, schema_name: str, preset_dir: Path | None = None,
                     task: str | None = None) -> dict:
     """The `paper`'s preset (for `task`, see `preset_path`) for the scale named `scale["name"]`,
     with the run's `pretrained` override (config `pretrained`) applied."""

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from dmlrepro.cells import cell_id, resolve_reid_cell
-from dmlrepro.config import load_scales
 from dmlrepro.plan import build_plan
 from dmlrepro.specs import PaperSpecError
 from dmlrepro.specs.honoured import REID_READ_KEYS
@@ -229,7 +228,7 @@ _BASE_CELLS = {
 def test_every_key_the_trainer_reads_changes_the_cell_it_trains(key):
     """Where a key is 'honoured': it reaches the resolved cell (cells.resolve_reid_cell), so its
     cell id, the job, and the model built from it differ."""
-    scale = {**load_scales()["smoke"], "name": "smoke"}
+    scale = {"name": "smoke"}
     base = {"model": "pcb", "attention": "csalr", "samples": 96, "groups": 2, "stages": [1, 2, 3],
             "deep_supervision": True, "ds_lambda": 1.0, **_BASE_CELLS.get(key, {})}
     changed = {**base, key: _CHANGED[key]}

@@ -314,7 +314,7 @@ def test_diff_csv_marks_reported_only_rows(tmp_path, smoke_plan):
 def test_the_papers_setting_is_a_parameter(tmp_path, smoke_plan, real_root):
     """A per-paper preset plugs in: judged against a setting equal to what ran, a run on real data
     is comparable; against one that trains 60 epochs at batch 16, it is not."""
-    from dmlrepro.config import load_scales
+    from dmlrepro.cells import reid_training
     from dmlrepro.tables import setting_deviations
 
     def on_real_data(cell):
@@ -322,7 +322,7 @@ def test_the_papers_setting_is_a_parameter(tmp_path, smoke_plan, real_root):
         return cell
 
     result = write_cells(tmp_path, smoke_plan, "csalr", "table2", lambda cell, metric, seed: 93.6, [0], cell_of=on_real_data)
-    ran = load_scales()["smoke"]
+    ran = reid_training("csalr", {"name": "smoke"})
     other = {**ran, "epochs": 60, "batch_size": 16}
     for setting, verdict in ((ran, WITHIN), (other, "not comparable: 16 epochs (paper 60); batch 32 (paper 16)")):
         table = collect_table(smoke_plan.tables[("csalr", "table2")], smoke_plan.specs["csalr"], "smoke", [0], result,

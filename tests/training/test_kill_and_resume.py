@@ -44,7 +44,7 @@ def checkpoint_epoch(ckpt: Path) -> int:
 @pytest.fixture(scope="module")
 def cell_file(tmp_path_factory, tiny_scale, tiny_market) -> Path:
     cell = resolve_reid_cell({"attention": "csalr", "samples": 96, "groups": 2, "stages": [1, 2, 3]},
-                             "market1501", {**tiny_scale, "epochs": 4}, str(tiny_market))
+                             "market1501", tiny_scale, str(tiny_market))
     cell["training"] = {**cell["training"], "epochs": 4, "lr_schedule": {"step": 3, "gamma": 0.1}}
     path = tmp_path_factory.mktemp("cell") / "cell.json"
     path.write_text(json.dumps(cell))

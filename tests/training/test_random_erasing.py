@@ -1,4 +1,4 @@
-"""`random_erasing` is a scale-preset option (off at every scale, as in the papers) that reaches
+"""`random_erasing` is a training-preset option (off at every scale, as in the papers) that reaches
 the training transform, and only the training transform."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def erasers(transform: T.Compose) -> list[T.RandomErasing]:
     return [step for step in transform.transforms if isinstance(step, T.RandomErasing)]
 
 
-def test_off_at_every_scale(scales):
-    assert all(preset["random_erasing"] is None for preset in scales.values())
+def test_off_at_every_scale_of_every_reid_paper(reid_presets):
+    assert all(preset["random_erasing"] is None for presets in reid_presets.values() for preset in presets.values())
 
 
 def test_the_trainer_builds_the_presets_random_erasing(tiny_cell):
@@ -46,19 +46,20 @@ def test_erasing_changes_the_area_asked_for_and_never_at_test_time():
     assert torch.equal(build_transforms(64, 32, train=False, random_erasing=ALWAYS)(image), plain)
 
 
-def test_schema_accepts_the_public_codes_setting_and_rejects_nonsense(scales):
+def test_schema_accepts_the_public_codes_setting_and_rejects_nonsense(reid_presets):
+    scales = reid_presets["csa"]
     good = copy.deepcopy(scales)
     good["smoke"]["random_erasing"] = {"p": 0.5, "area": [0.02, 0.2], "ratio": 0.3}
-    _validate(good, "scales.schema.yaml", "scale presets")
+    _validate(good, "reid_preset.schema.yaml", "re-ID training presets")
     for bad in ({"p": 2, "area": [0.02, 0.2], "ratio": 0.3}, {"p": 0.5, "area": [0.02], "ratio": 0.3}, True):
         wrong = copy.deepcopy(scales)
         wrong["smoke"]["random_erasing"] = bad
         with pytest.raises(ConfigError, match="random_erasing"):
-            _validate(wrong, "scales.schema.yaml", "scale presets")
+            _validate(wrong, "reid_preset.schema.yaml", "re-ID training presets")
     missing = copy.deepcopy(scales)
     del missing["smoke"]["random_erasing"]
     with pytest.raises(ConfigError, match="random_erasing"):
-        _validate(missing, "scales.schema.yaml", "scale presets")
+        _validate(missing, "reid_preset.schema.yaml", "re-ID training presets")
 
 
 def test_an_inverted_area_range_is_a_user_error():

@@ -5,7 +5,7 @@ horizontal flipping with 0.5 and normalization"; the CSA paper (001_5fbd5da13318
 Implementation Details) follows PCB's setting.  Neither mentions random erasing, but the public
 CSA/CSALR code applies RandomErasing (p=0.5, area 0.02-0.2, aspect ratio >= 0.3, random Gaussian
 fill; implementation-facts.md §1).  It is offered as the scale-preset option `random_erasing`
-(config/scales.yaml), off (null) at every scale.
+(config/presets/<paper>.yaml), off (null) at every scale.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def random_erasing_transform(options: dict[str, Any]) -> T.RandomErasing:
     if not 0 < low <= high <= 1 or not 0 < ratio <= 1 or not 0 <= options["p"] <= 1:
         raise UserError(
             f"random_erasing {options}: need 0 <= p <= 1, 0 < area[0] <= area[1] <= 1 and 0 < ratio <= 1; "
-            "fix it in config/scales.yaml"
+            "fix it in config/presets/<paper>.yaml"
         )
     return T.RandomErasing(p=options["p"], scale=(low, high), ratio=(ratio, 1 / ratio), value="random")
 

@@ -25,7 +25,7 @@ class PCBFamily(ModelFamily):
         return reid_column_problem(column) or self.protocol_problem(column)
 
     def resolve_cell(self, paper_cell: dict, dataset: str, scale: dict, data_root: str, paper: str) -> dict:
-        return resolve_reid_cell(paper_cell, dataset, scale, data_root)
+        return resolve_reid_cell(paper_cell, dataset, scale, data_root, paper)
 
     def cell_id(self, cell: dict) -> str:
         return cell_id(cell)

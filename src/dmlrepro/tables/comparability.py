@@ -3,7 +3,8 @@
 
 A cell is comparable with the paper when it trained on real data in the paper's setting: the
 setting of CSALR Sec. 4.2 (000_6bea8c3e96cdf0f5.txt), which CSA states too (001_5fbd5da13318fd56.txt,
-Implementation Details), is the `paper` preset of config/scales.yaml.  Every way a run departs from
+Implementation Details), is the `paper` preset of config/presets/csalr.yaml (and csa.yaml, equal);
+each paper's own presets give its setting.  Every way a run departs from
 it is a deviation, named in words ("16 epochs (paper 100)"); the verdict lists them all.
 `setting_deviations` takes the paper's setting as a dict, so that a per-paper preset can replace
 the shared one without touching this module.
@@ -26,17 +27,18 @@ SYNTHETIC_DATA = "synthetic data"
 
 def paper_setting(paper: str | None = None, task: str | None = None) -> dict:
     """The setting the paper's accuracy numbers were obtained in: the `paper` preset of the
-    paper's own training presets (config/presets/<paper>[.<task>].yaml, dmlrepro.presets) where
-    it has them, else the `paper` preset of config/scales.yaml (the re-ID papers' shared setting)."""
-    from dmlrepro.config import load_scales
+    paper's own training presets (config/presets/<paper>[.<task>].yaml, dmlrepro.presets; CSALR's
+    when no paper is named)."""
+    import yaml
+
+    from dmlrepro.errors import UserError
     from dmlrepro.presets import preset_path
 
-    own = preset_path(paper, task) if paper else None
-    if paper and own.is_file():
-        import yaml
-
-        return yaml.safe_load(own.read_text())["paper"]
-    return load_scales()["paper"]
+    own = preset_path(paper or "csalr", task)
+    if not own.is_file():
+        raise UserError(f"{own}: paper {paper!r} has no training presets; add config/presets/{paper}.yaml "
+                        "with its `paper` setting (see config/presets/csalr.yaml)")
+    return yaml.safe_load(own.read_text())["paper"]
 
 
 def _size(value) -> str:

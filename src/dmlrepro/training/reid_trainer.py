@@ -129,7 +129,7 @@ def reid_parts(cell: dict, device: torch.device, load_pretrained: bool, num_work
         model_record=lambda: {"num_classes": data.num_train_pids, "refined": model.refined},
         grad_clip_norm=training["grad_clip_norm"],
         num_workers=num_workers,
-        divergence_hint=f"lower optimizer.lr in config/scales.yaml (scale {cell['scale']}) or check the data",
+        divergence_hint=f"lower optimizer.lr in config/presets/<paper>.yaml (scale {cell['scale']}) or check the data",
         epoch_counters=lambda: {"pinv_fallbacks": take_pinv_fallbacks(model)},
         record_extra=record_extra,
     )

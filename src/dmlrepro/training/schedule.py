@@ -42,5 +42,5 @@ def validate_schedule(model: str, training: dict) -> None:
             raise UserError(
                 f"pcb_rpp: pcb_epochs ({rpp['pcb_epochs']}) + rpp_classifier_epochs "
                 f"({rpp['rpp_classifier_epochs']}) must be fewer than epochs ({training['epochs']}); "
-                "change pcb_rpp or epochs in config/scales.yaml"
+                "change pcb_rpp or epochs in config/presets/<paper>.yaml"
             )

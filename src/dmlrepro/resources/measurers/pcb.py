@@ -37,11 +37,10 @@ METRICS = frozenset({"params", "flops"}) | MEMORY_METRICS | TIME_METRICS
 def paper_scale_cell(paper_cell: dict) -> dict:
     """The re-ID cell of a resource row at the paper's scale, random initialisation."""
     from dmlrepro.cells import resolve_reid_cell
-    from dmlrepro.config import load_scales
 
-    scale = {**load_scales()["paper"], "name": "paper"}
-    scale["backbone"] = {**scale["backbone"], "pretrained": "none"}
-    return resolve_reid_cell({k: v for k, v in paper_cell.items() if k != "paper"}, "market1501", scale, data_root="")
+    scale = {"name": "paper", "pretrained_override": "none"}
+    return resolve_reid_cell({k: v for k, v in paper_cell.items() if k != "paper"}, "market1501", scale, data_root="",
+                             paper=paper_cell.get("paper", "csalr"))
 
 
 def _check(cell: dict, own: dict) -> str | None:
