@@ -371,6 +371,11 @@ def _semantic_error(path: Path, spec: dict) -> str | None:
         expected = f"fig{figure['number']}"
         if fig_id != expected:
             return f"{path}: {fig_id}: id does not match number {figure['number']!r} (expected {expected!r})"
+    from dmlrepro.claims.spec_check import claim_problem
+
+    problem = claim_problem(spec)
+    if problem is not None:
+        return f"{path}: {problem[0]}: {problem[1]}"
     return None
 
 
