@@ -31,11 +31,16 @@ POINTS = ((0.15, 0.5), (0.35, 0.3), (0.55, 0.6), (0.8, 0.4))
 COLOURS = ("red", "lime", "cyan", "yellow")
 
 
-def load_trained(path: Path):
+#: The figure that draws each attention's maps, for the refusal of a cell of another attention.
+FIGURE_OF = {"csalr": "Figure 4 needs a CSALR cell", "csa": "CSA Figure 5 needs a CSA cell"}
+
+
+def load_trained(path: Path, attention: str = "csalr"):
+    """(model in eval mode, cell) of a trained cell's model.pt whose attention is `attention`."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     cell = state["cell"]
-    if cell["attention"] != "csalr":
-        raise UserError(f"{path}: Figure 4 needs a CSALR cell, this one has attention={cell['attention']!r}")
+    if cell["attention"] != attention:
+        raise UserError(f"{path}: {FIGURE_OF[attention]}, this one has attention={cell['attention']!r}")
     model = build_reid_model(cell, state["num_classes"], load_pretrained=False)
     if state.get("refined"):
         model.refine()
@@ -46,6 +51,14 @@ def load_trained(path: Path):
 @torch.no_grad()
 def attention_at_first_module(model, image: torch.Tensor, group: int = 0):
     """(original n×n, reconstructed n×n, map height, map width) at the first attention stage."""
+    module, x = first_module_input(model, image)
+    return module.full_attention(x, group)[0], module.reconstructed_attention(x, group)[0], x.shape[2], x.shape[3]
+
+
+@torch.no_grad()
+def first_module_input(model, image: torch.Tensor):
+    """(the attention module after the earliest attention stage, its input feature map [1, C, h, w])
+    for one normalised image [3, H, W]: the stages before it run with their own modules."""
     body = model.body
     first = min(int(k) for k in body.attention)
     x = body.backbone.stem(image[None])
@@ -55,8 +68,7 @@ def attention_at_first_module(model, image: torch.Tensor, group: int = 0):
             break
         if str(index) in body.attention:
             x = body.attention[str(index)](x).out
-    module = body.attention[str(first)]
-    return module.full_attention(x, group)[0], module.reconstructed_attention(x, group)[0], x.shape[2], x.shape[3]
+    return body.attention[str(first)], x
 
 
 def draw(image: torch.Tensor, original: torch.Tensor, reconstructed: torch.Tensor, height: int, width: int, caption: str):
