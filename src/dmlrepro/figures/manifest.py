@@ -7,7 +7,12 @@ A manifest is plain JSON::
     {"paper", "source", "figure", "number", "kind", "caption", "scale", "seeds",
      "panels": [{"panel", "caption", "metric", "datasets", "x",
                  "series": [{"label", "color",
-                             "points": [{"dataset", "x", "cell", "metrics": [one per seed], "model"}]}]}]}
+                             "points": [{"dataset", "x", "cell", "metrics": [one per seed], "model",
+                                         "protocol"}]}]}]}
+
+A point's ``protocol`` (null for most) names the evaluation protocol its value is read from: an x of
+``eval_dims_first`` = m (DCES Fig. S2, the first m embedding dimensions) reads protocol
+``dims@1-<m>`` of the series' one cell (dmlrepro.families.dces).
 
 A figure without panels is one panel (``panel`` null); a single-model figure (attention maps,
 ranking examples) one series (``label`` null) with a point per dataset.  No torch or matplotlib
@@ -38,7 +43,8 @@ def figure_manifest(figure_plan, paper_spec: dict, scale: str, seeds: list[int],
                 {"dataset": point.dataset, "x": list(point.x) if isinstance(point.x, tuple) else point.x,
                  "cell": cid,
                  "metrics": [f"{cell_dir}/{cid}/seed{seed}/metrics.json" for seed in seeds],
-                 "model": f"{cell_dir}/{cid}/seed{seeds[0]}/model.pt"}
+                 "model": f"{cell_dir}/{cid}/seed{seeds[0]}/model.pt",
+                 "protocol": point_protocol(plot, point.x)}
                 for point, cid in figure_plan.points.items() if point.panel == panel and point.series == wanted
             ]
             series.append({"label": entry.get("label"), "color": entry.get("color"), "points": points})
@@ -48,6 +54,13 @@ def figure_manifest(figure_plan, paper_spec: dict, scale: str, seeds: list[int],
     return {"paper": figure_plan.paper, "source": paper_spec.get("source"), "figure": figure_plan.figure_id,
             "number": figure["number"], "kind": figure["kind"], "caption": figure["caption"], "scale": scale,
             "seeds": list(seeds), "panels": panels}
+
+
+def point_protocol(plot: dict, x: Any) -> str | None:
+    """The protocol a point's value is read from (module docstring), or None: the standard one."""
+    if (plot.get("x") or {}).get("key") == "eval_dims_first":
+        return f"dims@1-{x}"
+    return None
 
 
 def load_manifest(text: str | None = None, path: str | Path | None = None) -> dict:
@@ -96,7 +109,10 @@ def final_values(manifest: dict, panel: dict, series: dict, point: dict) -> list
     name = point_name(manifest, panel, series, point)
     values = []
     for path in point["metrics"]:
-        value = read_record(manifest, name, path).get("metrics", {}).get(panel["metric"])
+        metrics = read_record(manifest, name, path).get("metrics", {})
+        if point.get("protocol"):
+            metrics = metrics.get("protocols", {}).get(point["protocol"], {})
+        value = metrics.get(panel["metric"])
         if value is None:
             raise UserError(f"{name}: {path} has no metric {panel['metric']!r}; retrain the cell with this code")
         values.append(float(value))

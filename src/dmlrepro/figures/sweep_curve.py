@@ -19,7 +19,10 @@ MARKERS = ("o", "s", "^", "D", "v")
 
 
 def _log2_spaced(values: list) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values) and len(values) > 1
+    """Positive numbers that double at every step (MHDML's D = 64 ... 2048); DCES Fig. S2's
+    m = 16, 32, 48, ... are evenly spaced."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
+    return numeric and len(values) > 1 and all(b == 2 * a for a, b in zip(values, values[1:]))
 
 
 def draw(manifest: dict, device: str | None = None):

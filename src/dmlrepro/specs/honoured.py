@@ -40,8 +40,10 @@ top, each kind's renderer (``DRAWN_FIGURES``) reads only the keys of ``FIGURE_RE
 quantitative kinds (training_curve, bar_chart, sweep_curve) read ``metric`` from the cells'
 metrics.json (a training_curve from the per-epoch evaluation, which only ``CURVE_TASKS`` record)
 and need ``series``; ``x`` varies a cell key (``epoch`` and ``eval_dims_first`` are not computed).
-The qualitative kinds read the figure's ``cell`` and the datasets: attention_maps of CSALR or SOA
-cells, ranking_examples of image-retrieval models.  learner_examples has no renderer: refused.
+The qualitative kinds read the figure's ``cell`` and the datasets: attention_maps of CSALR, CSA or SOA
+cells, ranking_examples of image-retrieval models, learner_examples of Divide and Conquer cells with
+several learners (DCES Fig. S1).  ``eval_dims_first`` (DCES Fig. S2) is read by the figure as the
+protocol ``dims@1-<m>`` of the series' one cell; a family whose cells have no such protocol refuses it.
 """
 
 from __future__ import annotations
@@ -65,17 +67,18 @@ REID_READ_KEYS = frozenset(
 #: Column keys that select an evaluation; refused on a resource column.
 EVALUATION_COLUMN_KEYS = ("dataset", "train_dataset", "boxes", "query_mode", "eval_dims", "mean_of")
 #: Figure kinds the harness draws → the module under dmlrepro.figures that draws them (for
-#: attention_maps, by the cell's attention: ATTENTION_MAP_RENDERERS).  learner_examples has none.
+#: attention_maps, by the cell's attention: ATTENTION_MAP_RENDERERS).
 DRAWN_FIGURES = {
     "training_curve": "training_curve",
     "bar_chart": "bar_chart",
     "sweep_curve": "sweep_curve",
     "ranking_examples": "ranking_examples",
     "attention_maps": "attention_maps",
+    "learner_examples": "learner_examples",
 }
 #: attention_maps: which renderer draws the maps of a cell's attention (CSALR Fig. 4: original vs
-#: reconstructed maps; MHDML Fig. 6: SOA maps of both heads).
-ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "soa": "soa_maps"}
+#: reconstructed maps; MHDML Fig. 6: SOA maps of both heads; CSA Fig. 5: base and reconstructed maps).
+ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "csa": "csa_maps", "soa": "soa_maps"}
 #: ranking_examples embeds the test set with the cell's model: the image-retrieval models.
 RANKING_MODELS = ("mhdml",)
 #: Tasks whose trainer can evaluate after every epoch (training_curve; retrieval `eval_every_epoch`).
@@ -90,11 +93,11 @@ FIGURE_READ_KEYS = {
     "sweep_curve": _COMMON_KEYS | {"metric", "series", "panels", "x"},
     "ranking_examples": _COMMON_KEYS | {"cell"},
     "attention_maps": _COMMON_KEYS | {"cell"},
+    "learner_examples": _COMMON_KEYS | {"cell"},
 }
 PANEL_KEYS = frozenset({"panel", "caption", "notes", "dataset", "datasets", "metric", "series", "x"})
 #: x keys that are not cell keys and that no figure computes yet.
-_X_NOT_COMPUTED = {"epoch": "the x axis of a training_curve is the cell's epochs, not an x entry",
-                   "eval_dims_first": "evaluating the first m embedding dimensions is not computed yet"}
+_X_NOT_COMPUTED = {"epoch": "the x axis of a training_curve is the cell's epochs, not an x entry"}
 
 
 def _show(value: Any) -> str:
@@ -255,6 +258,9 @@ def figure_cell_problem(figure: dict, cell: dict, task: str) -> str | None:
     if kind == "ranking_examples" and cell.get("model") not in RANKING_MODELS:
         return (f"model {cell.get('model')!r}: a figure of kind {kind!r} ranks with "
                 f"{', '.join(RANKING_MODELS)} models only")
+    if kind == "learner_examples" and (cell.get("model") != "dces" or cell.get("learners", 8) < 2):
+        return (f"model {cell.get('model')!r} with {cell.get('learners')} learner(s): a figure of kind {kind!r} "
+                "shows the queries of each of several Divide and Conquer learners (model dces, learners >= 2)")
     if kind == "training_curve" and task not in CURVE_TASKS:
         return (f"task {task!r} records no evaluation per epoch: a training_curve is drawn for "
                 f"{', '.join(CURVE_TASKS)} cells only")
