@@ -63,6 +63,8 @@ rule paper_report:
         from dmlrepro.atomic_io import atomic_write_text
         from dmlrepro.claims.consistency import check_paper
         from dmlrepro.claims.evaluate import evaluate_claims
+        from dmlrepro.claims.figure_table import figure_table
+        from dmlrepro.claims.spec_check import claim_target
         from dmlrepro.report.html import build_report, load_variants, read_diff
         from dmlrepro.tables import collect_table
 
@@ -81,7 +83,14 @@ rule paper_report:
                 for key, cid in by_key.items():
                     cell_ids[(tid, index, key)] = cid
         figures = {fid: Path(f"{RESULTS}/{paper}/{fid}.png") for (p, fid) in PLAN.figures if p == paper}
-        claims = evaluate_claims(spec, tables)
+        claim_tables = dict(tables)
+        for claim in spec.get("claims", []):
+            if "figure" in claim and (paper, claim["figure"]) in PLAN.figures:
+                claim_tables[claim_target(claim)] = figure_table(
+                    PLAN.figures[(paper, claim["figure"])], spec, claim.get("panel"), SCALE["name"], SEEDS,
+                    result_path=lambda cid, seed: f"{CELL_DIR}/{cid}/seed{seed}/metrics.json",
+                )
+        claims = evaluate_claims(spec, claim_tables)
         checks = check_paper(paper)
         page = build_report(spec, tables, diffs, figures, claims, checks, scale=SCALE["name"], seeds=SEEDS,
                             variants=load_variants(input.variants), cell_ids=cell_ids,

@@ -36,7 +36,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from dmlrepro.claims.spec_check import claim_rows
+from dmlrepro.claims.spec_check import claim_rows, claim_target
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 from dmlrepro.tables.diff import DIFFERENT_DEVICES, MIN_SEEDS_FOR_INTERVAL, not_comparable, same_machine
 
@@ -252,13 +252,14 @@ def evaluate_claim(claim: dict, table) -> ClaimResult:
 
 
 def evaluate_claims(spec: dict, tables: dict) -> list[ClaimResult]:
-    """Every claim of `spec` on `tables` ({table id: MeasuredTable}); a claim whose table was not
-    collected has every comparison `not computed`."""
+    """Every claim of `spec` on `tables` ({claim_target: MeasuredTable}: table ids, and "fig5 panel
+    a" for a figure's plot, claims.figure_table); a claim whose table or figure was not collected
+    has every comparison `not computed`."""
     results = []
     for claim in spec.get("claims", []):
-        table = tables.get(claim["table"])
+        table = tables.get(claim_target(claim))
         if table is None:
-            results.append(ClaimResult(claim, f"{NOT_COMPUTED} (table {claim['table']} not regenerated)", [], None, []))
+            results.append(ClaimResult(claim, f"{NOT_COMPUTED} ({claim_target(claim)} not regenerated)", [], None, []))
             continue
         results.append(evaluate_claim(claim, table))
     return results

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dmlrepro.claims.consistency import AGREE, DISAGREE, UNVERIFIABLE, CheckResult
 from dmlrepro.claims.evaluate import CATEGORIES, ClaimResult
+from dmlrepro.claims.spec_check import claim_target
 from dmlrepro.report import markdown_lite
 from dmlrepro.report.interpretations import check_notes, readme_sections, spec_notes
 from dmlrepro.report.protocol_variants import NONINTERPOLATED, TRAPEZOID
@@ -210,13 +211,13 @@ def _claims(claims: list[ClaimResult]) -> str:
     for result in claims:
         claim = result.claim
         holds = {True: "yes", False: "no", None: "—"}[result.paper_holds]
-        summary.append([f"<a href='#claim-{_e(claim['id'])}'>{_e(claim['id'])}</a>", _e(claim["table"]),
+        summary.append([f"<a href='#claim-{_e(claim['id'])}'>{_e(claim['id'])}</a>", _e(claim_target(claim)),
                         _e(result.verdict), holds])
-    parts.append(_table_html(["claim", "table", "verdict", "paper's numbers agree"], summary,
+    parts.append(_table_html(["claim", "table or figure", "verdict", "paper's numbers agree"], summary,
                              [["", "", _verdict_class(r.verdict), ""] for r in claims]))
     for result in claims:
         claim = result.claim
-        where = f"Sec. {claim.get('section', '?')}, {claim['table']}"
+        where = f"Sec. {claim.get('section', '?')}, {claim_target(claim)}"
         parts.append(f"<h3 id='claim-{_e(claim['id'])}'>{_e(claim['id'])} — <span class='{_verdict_class(result.verdict)}'>"
                      f"{_e(result.verdict)}</span></h3>")
         parts.append(f"<blockquote>{_e(claim['quote'])}</blockquote><p class='small'>{_e(where)}; {_e(claim['kind'])}, "
