@@ -21,8 +21,10 @@ What the paper leaves open, chosen here before looking at any result:
   (``POSITIONS``, fractions of height and width), the same for every image; a star marks each
   position's feature-map cell on the image and on its map;
 * "similar to one of the base attention maps" is measured: above each reconstructed map is the
-  base map of all D with the highest cosine similarity to it (as vectors over the HW positions),
-  that cosine and W_ki; the printed summary gives them per image.
+  base map of all D most correlated with it (Pearson correlation over the HW positions: the
+  maps are positive and sum to 1, so their plain cosine is near 1 even for unrelated maps), that
+  correlation and W_ki; the printed summary gives them per image.  Near-uniform weights
+  (W_ki ≈ 1/D) make every A_i the mean base map, similar to none in particular.
 
 `python -m dmlrepro.figures.csa_maps --manifest-json '<manifest>' --out fig5.png` (the workflow's
 call, dmlrepro.figures.manifest).
@@ -90,10 +92,13 @@ def most_used_bases(maps: CSAMaps, count: int = BASE_MAPS) -> list[int]:
 
 
 def nearest_base(maps: CSAMaps, i: int, j: int) -> tuple[int, float]:
-    """(k, cosine): the base map most similar to the reconstructed map of position (i, j)."""
-    cosine = F.cosine_similarity(maps.bases.flatten(1), maps.reconstructed[i, j].flatten()[None], dim=1)
-    k = int(cosine.argmax())
-    return k, float(cosine[k])
+    """(k, r): the base map most correlated (Pearson, over positions) with the reconstructed map
+    of position (i, j), ties to the lower index."""
+    bases = maps.bases.flatten(1)
+    target = maps.reconstructed[i, j].flatten()[None]
+    r = F.cosine_similarity(bases - bases.mean(dim=1, keepdim=True), target - target.mean(), dim=1)
+    k = int(r.argmax())
+    return k, float(r[k])
 
 
 def _overlay(axis, picture, heat: torch.Tensor, size: tuple[int, int]) -> None:
@@ -142,19 +147,21 @@ def draw(manifest: dict, device: str | None = "cpu"):
             axes[row, col].set_title(f"base map B{k}\nused by {100 * float(usage[k]):.0f}%", fontsize=7)
         near = []
         for col, ((i, j), (x, y), colour) in enumerate(zip(cells, centres, COLOURS), start=1 + BASE_MAPS):
-            k, cosine = nearest_base(maps, i, j)
-            near.append((k, cosine))
+            k, r = nearest_base(maps, i, j)
+            near.append((k, r))
             _overlay(axes[row, col], picture, maps.reconstructed[i, j], size)
             axes[row, col].scatter([x], [y], marker="*", s=70, c=colour, edgecolors="black", linewidths=0.5)
             for spine in axes[row, col].spines.values():
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(3)
-            axes[row, col].set_title(f"A at ({i}, {j})\n≈B{k} cos {cosine:.2f} w {float(maps.weights[k, i, j]):.2f}",
+            axes[row, col].set_title(f"A at ({i}, {j})\n≈B{k} r {r:.2f} w {float(maps.weights[k, i, j]):.2f}",
                                      fontsize=7)
-        mean_cos = sum(c for _, c in near) / len(near)
+        mean_r = sum(r for _, r in near) / len(near)
         summary.append(f"{point['dataset']} query {index}: base maps {shown} shown; nearest base of each "
-                       f"reconstructed map {[k for k, _ in near]}, cosine {[round(c, 3) for _, c in near]} "
-                       f"(mean {mean_cos:.3f}; {sum(k in shown for k, _ in near)}/{len(near)} among the shown) "
+                       f"reconstructed map {[k for k, _ in near]}, correlation {[round(r, 3) for _, r in near]} "
+                       f"(mean {mean_r:.3f}; {sum(k in shown for k, _ in near)}/{len(near)} among the shown); "
+                       f"largest W_ki per position {float(maps.weights.amax(dim=0).mean()):.3f} on average "
+                       f"(uniform: 1/D = {1 / maps.weights.shape[0]:.3f}) "
                        f"({point['cell']})")
     for axis in axes.flat:
         axis.set_xticks([])
@@ -162,8 +169,8 @@ def draw(manifest: dict, device: str | None = "cpu"):
     set_title(figure, manifest, [cell for _, cell, *_ in entries], quantitative=False,
               extra=f"First CSA module (earliest stage), group {GROUP}; first {IMAGES} query images.  Base maps: the "
                     f"{BASE_MAPS} with the largest total adaptive weight; reconstructed maps A_i = sum_k W_ki B_k "
-                    "(Eq. 4) at six fixed positions (stars), each titled with its most similar base map (cosine) "
-                    "and that map's weight W_ki.")
+                    "(Eq. 4) at six fixed positions (stars), each titled with its most correlated base map (r, Pearson "
+                    "over positions) and that map's weight W_ki (uniform weights: 1/D).")
     return figure, summary
 
 
