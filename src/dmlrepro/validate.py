@@ -40,7 +40,7 @@ def validate_plan(plan) -> None:
             continue
         seen.add(key)
         try:
-            if cell.get("task", "reid") == "reid":
+            if cell.get("task", "reid") == "reid" and "family" not in cell:  # PCB cells name no family
                 validate_cell(cell)
             else:
                 from dmlrepro.tasks import get_task

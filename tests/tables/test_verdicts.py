@@ -145,7 +145,8 @@ def test_printed_precision_reads_the_literal_with_its_trailing_zero(tmp_path, sm
     def metrics_of(index, row):
         return {"params": 0.58 if index == v2 else row["reported"]["params"]}
 
-    table = collect_table(table_plan, smoke_plan.specs["aianet"], "smoke", [0], None, write_resources(tmp_path, table_plan, metrics_of))
+    results = write_cells(tmp_path, smoke_plan, "aianet", "table4", lambda cell, metric, seed: 50.0, [0])
+    table = collect_table(table_plan, smoke_plan.specs["aianet"], "smoke", [0], results, write_resources(tmp_path, table_plan, metrics_of))
     row = by_cell(diff_rows(table))[("Non-linear attention V2", "params")]
     assert row["reported"] == 0.6 and row["measured"] == 0.58
     assert float(row["tolerance"]) == pytest.approx(0.012)
@@ -285,18 +286,18 @@ def test_a_ratio_between_rows_measured_on_different_machines_is_refused(tmp_path
 
 
 def test_diff_csv_lists_every_row_with_its_status(tmp_path, smoke_plan):
-    table_plan = smoke_plan.tables[("aianet", "table3")]  # mixed: no AiA-Net trainer yet
+    table_plan = smoke_plan.tables[("aianet", "table3")]  # mixed: trained and measured columns
     resources = write_resources(tmp_path, table_plan, lambda i, row: {k: v for k, v in row["reported"].items()})
-    table = collect_table(table_plan, smoke_plan.specs["aianet"], "smoke", [0], None, resources)
+    results = write_cells(tmp_path, smoke_plan, "aianet", "table3", lambda cell, metric, seed: 50.0, [0])
+    table = collect_table(table_plan, smoke_plan.specs["aianet"], "smoke", [0], results, resources)
     render_table(table, str(tmp_path / "table3"))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "table3.diff.csv").read_text())))
     spec = table_plan.spec
     assert len(rows) == len(spec["rows"]) * len(spec["columns"])
     status = {(r["row"], r["column_id"]): r["status"] for r in rows}
     assert status[("$\\mathcal{F}_a$", "params")] == "computed"
-    assert status[("$\\mathcal{F}_a$", "market1501.sq.map")] == "no trainer yet"
-    not_computed = [r for r in rows if r["status"] != "computed"]
-    assert not_computed and all(r["measured"] == "" for r in not_computed)
+    assert status[("$\\mathcal{F}_a$", "market1501.sq.map")] == "computed"
+    assert all(r["status"] == "computed" for r in rows)
     assert next(r for r in rows if r["column_id"] == "market1501.sq.map" and r["row"] == "$\\mathcal{F}_a$")["reported"] == "80.7"
 
 

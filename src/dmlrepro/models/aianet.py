@@ -285,8 +285,10 @@ def _check_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
 def build_backbone(cell: Mapping[str, Any]) -> GoogLeNetBN | ResNetBackbone:
     """The cell's backbone (``backbone``, ``backbone_kwargs``), with weights if ``pretrained`` says so.
 
-    ``pretrained``: absent/``none`` (random init), ``imagenet`` (torchvision's ResNet-50 weights; no
-    public BN-GoogLeNet weights exist) or a path to a state dict of this backbone.
+    ``pretrained``: absent/``none`` (random init), ``imagenet`` (torchvision's ResNet-50 weights; for
+    BN-GoogLeNet only with ``variant="torchvision"``, since no public weights of the code's network
+    exist), ``torchvision`` (torchvision's ImageNet GoogLeNet mapped onto the torchvision variant,
+    ``dmlrepro.models.googlenet_torchvision``) or a path to a state dict of this backbone.
     """
     name = cell.get("backbone", "googlenet_bn")
     kwargs = dict(cell.get("backbone_kwargs") or {})
@@ -301,12 +303,19 @@ def build_backbone(cell: Mapping[str, Any]) -> GoogLeNetBN | ResNetBackbone:
     if pretrained == "none":
         return backbone
     if isinstance(backbone, ResNetBackbone):
-        load_imagenet_weights(backbone, pretrained)
+        load_imagenet_weights(backbone, "imagenet" if pretrained == "torchvision" else pretrained)
+        return backbone
+    if pretrained == "torchvision" or (pretrained == "imagenet" and backbone.variant == "torchvision"):
+        from dmlrepro.models.googlenet_torchvision import load_torchvision_googlenet
+
+        load_torchvision_googlenet(backbone)
         return backbone
     if pretrained == "imagenet":
         raise PretrainedWeightsError(
             "no public ImageNet weights exist for AiA-Net's BN-GoogLeNet (the code's "
-            "inceptionV1_bn_noModule.pth.tar is not published); pass a state-dict path or pretrained=none"
+            "inceptionV1_bn_noModule.pth.tar is not published): pass --config pretrained=/path/to/state_dict.pth "
+            "(this network), pretrained=torchvision (torchvision's GoogLeNet mapped onto the closest network) "
+            "or pretrained=none"
         )
     path = Path(pretrained)
     if not path.is_file():

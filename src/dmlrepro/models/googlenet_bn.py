@@ -52,18 +52,24 @@ INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
     "5b": (384, 192, 384, 48, 128, 128),
 }
 
+#: 5a in torchvision's GoogLeNet (and GoogLeNet's Table 1): 32 5×5-reduce filters, not 48.
+TORCHVISION_5A = (256, 160, 320, 32, 128, 128)
+
+#: ``variant`` choices: the public code's network, or the closest one to torchvision's GoogLeNet.
+VARIANTS = ("code", "torchvision")
+
 #: The paper's blocks: which inception modules each of Blk 2–4 holds.
 BLOCK_MODULES = (("3a", "3b"), ("4a", "4b", "4c", "4d", "4e"), ("5a", "5b"))
 
 
 def conv_bn_relu(
-    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0, bn_eps: float = 1e-5
 ) -> nn.Sequential:
     """Conv (with bias, as in the public code) → BN → ReLU."""
     return nn.Sequential(
         OrderedDict(
             conv=nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
-            bn=nn.BatchNorm2d(out_channels),
+            bn=nn.BatchNorm2d(out_channels, eps=bn_eps),
             relu=nn.ReLU(inplace=True),
         )
     )
@@ -72,13 +78,17 @@ def conv_bn_relu(
 class Inception(nn.Module):
     """One inception module: 1×1 | 1×1→3×3 | 1×1→5×5 | maxpool 3/1→1×1, concatenated."""
 
-    def __init__(self, in_channels: int, widths: tuple[int, int, int, int, int, int]) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, int, int, int, int, int], branch3_kernel: int = 5,
+                 bn_eps: float = 1e-5) -> None:
         super().__init__()
         c1, c3r, c3, c5r, c5, cp = widths
-        self.branch1 = conv_bn_relu(in_channels, c1, 1)
-        self.branch2 = nn.Sequential(conv_bn_relu(in_channels, c3r, 1), conv_bn_relu(c3r, c3, 3, padding=1))
-        self.branch3 = nn.Sequential(conv_bn_relu(in_channels, c5r, 1), conv_bn_relu(c5r, c5, 5, padding=2))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv_bn_relu(in_channels, cp, 1))
+        k = branch3_kernel
+        self.branch1 = conv_bn_relu(in_channels, c1, 1, bn_eps=bn_eps)
+        self.branch2 = nn.Sequential(conv_bn_relu(in_channels, c3r, 1, bn_eps=bn_eps),
+                                     conv_bn_relu(c3r, c3, 3, padding=1, bn_eps=bn_eps))
+        self.branch3 = nn.Sequential(conv_bn_relu(in_channels, c5r, 1, bn_eps=bn_eps),
+                                     conv_bn_relu(c5r, c5, k, padding=k // 2, bn_eps=bn_eps))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv_bn_relu(in_channels, cp, 1, bn_eps=bn_eps))
         self.out_channels = c1 + c3 + c5 + cp
 
     def forward(self, x: Tensor) -> Tensor:
@@ -94,12 +104,24 @@ class GoogLeNetBN(nn.Module):
 
     ``width_divisor`` divides every layer's width (rounded, at least 1) for the CPU smoke preset;
     1 is the paper's network.
+
+    ``variant="torchvision"`` is the closest network to torchvision's GoogLeNet, onto which its
+    ImageNet weights map (``dmlrepro.models.googlenet_torchvision``): 3×3 convolutions in the
+    "5×5" branches, 208 filters in 4a's 3×3 branch, 32 in 5a's 5×5-reduce and BN eps 1e-3 (torchvision's
+    ``BasicConv2d``); the pooling stays the public code's.  ``variant="code"`` (default) is the
+    public code's network.
     """
 
-    def __init__(self, inception_4a_3x3: int = 204, width_divisor: int = 1) -> None:
+    def __init__(self, inception_4a_3x3: int | None = None, width_divisor: int = 1, variant: str = "code") -> None:
         super().__init__()
         if isinstance(width_divisor, bool) or not isinstance(width_divisor, int) or width_divisor < 1:
             raise ValueError(f"width_divisor must be a positive integer, got {width_divisor!r}")
+        if variant not in VARIANTS:
+            raise ValueError(f"GoogLeNet-BN variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        if inception_4a_3x3 is None:
+            inception_4a_3x3 = 208 if variant == "torchvision" else 204
+        branch3_kernel, bn_eps = (3, 1e-3) if variant == "torchvision" else (5, 1e-5)
         if inception_4a_3x3 < 1:
             raise ValueError(f"inception_4a_3x3 must be positive, got {inception_4a_3x3}")
         self.inception_4a_3x3 = inception_4a_3x3
@@ -111,22 +133,25 @@ class GoogLeNetBN(nn.Module):
         stem = w(192)
         self.blk1 = nn.Sequential(
             OrderedDict(
-                conv1=conv_bn_relu(3, w(64), 7, stride=2, padding=3),
+                conv1=conv_bn_relu(3, w(64), 7, stride=2, padding=3, bn_eps=bn_eps),
                 pool1=nn.MaxPool2d(3, stride=2, padding=1),
-                conv2=conv_bn_relu(w(64), w(64), 1),
-                conv3=conv_bn_relu(w(64), stem, 3, padding=1),
+                conv2=conv_bn_relu(w(64), w(64), 1, bn_eps=bn_eps),
+                conv3=conv_bn_relu(w(64), stem, 3, padding=1, bn_eps=bn_eps),
                 pool2=nn.MaxPool2d(3, stride=2, padding=1),
             )
         )
         widths = dict(INCEPTION_WIDTHS)
         widths["4a"] = (*widths["4a"][:2], inception_4a_3x3, *widths["4a"][3:])
+        if variant == "torchvision":
+            widths["5a"] = TORCHVISION_5A
         channels = [stem]
         blocks: list[nn.Sequential] = []
         in_channels = stem
         for index, names in enumerate(BLOCK_MODULES):
             layers: OrderedDict[str, nn.Module] = OrderedDict()
             for name in names:
-                module = Inception(in_channels, tuple(w(c) for c in widths[name]))  # type: ignore[arg-type]
+                module = Inception(in_channels, tuple(w(c) for c in widths[name]),  # type: ignore[arg-type]
+                                   branch3_kernel=branch3_kernel, bn_eps=bn_eps)
                 layers[f"inception{name}"] = module
                 in_channels = module.out_channels
             if index == 0:

@@ -10,19 +10,54 @@ from typing import Any
 from dmlrepro.tasks.base import Task
 from dmlrepro.tasks.registry import register_task
 
+#: AiA-Net's further image datasets (002_e585b7ac4801a221.txt, Sec. 5.1) → (loader of
+#: dmlrepro.data.reid_extra, its options, generator variant).  CUHK03's vanilla protocol reads
+#: split 0 of the 20 (`split_id`); detected and labeled boxes train different cells.
+EXTRA_DATASETS: dict[str, tuple[str, dict, str]] = {
+    "cuhk03": ("cuhk03_classic", {"boxes": "detected", "split_id": 0}, "cuhk03_classic"),
+    "cuhk03_labeled": ("cuhk03_classic", {"boxes": "labeled", "split_id": 0}, "cuhk03_classic"),
+    "msmt17": ("msmt17", {}, "msmt17"),
+    "cuhk01": ("cuhk01", {"split_id": 0}, "cuhk01"),
+}
+
+
+def load_reid_data(dataset: str, root: str | Path):
+    """The `ReIDDataset` of a re-ID dataset name (a dmlrepro.data loader, or an extra one)."""
+    if dataset in EXTRA_DATASETS:
+        from dmlrepro.data.reid_extra import build_extra_dataset
+
+        loader, options, _ = EXTRA_DATASETS[dataset]
+        return build_extra_dataset(loader, root, **options)
+    from dmlrepro.data import build_reid_dataset
+
+    return build_reid_dataset(dataset, root)
+
+
+def make_extra_data(dataset: str, out: Path, seed: int, sizes: dict) -> Path:
+    from dmlrepro.data.reid_extra.synthetic_extra import generate_extra_dataset
+
+    _, _, variant = EXTRA_DATASETS[dataset]
+    kwargs = {k: sizes[s] for k, s in (("num_train_ids", "train_ids"), ("num_test_ids", "test_ids"))
+              if sizes.get(s) is not None}
+    if variant == "cuhk01" and "num_train_ids" in kwargs:
+        kwargs["num_test_ids"] = kwargs["num_train_ids"]  # 485/486: halves of the persons
+    return generate_extra_dataset(out, variant, seed=seed, **kwargs)
+
 
 @register_task
 class ReIDTask(Task):
     """Its datasets here; its models in dmlrepro/families (PCB / PCB-RPP: families/pcb.py)."""
 
     name = "reid"
-    datasets = ("market1501", "dukemtmc", "cuhk03np")
+    datasets = ("market1501", "dukemtmc", "cuhk03np") + tuple(EXTRA_DATASETS)
     default_model = "pcb"
     default_family = "pcb"
 
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:
         from dmlrepro.data.synthetic import generate_reid_dataset
 
+        if dataset in EXTRA_DATASETS:
+            return make_extra_data(dataset, Path(out), seed, sizes)
         kwargs = {}
         if sizes.get("train_ids") is not None:
             kwargs["num_train_ids"] = sizes["train_ids"]
@@ -31,9 +66,7 @@ class ReIDTask(Task):
         return generate_reid_dataset(Path(out), dataset, seed=seed, **kwargs)
 
     def check_data(self, dataset: str, root: str | Path) -> dict:
-        from dmlrepro.data import build_reid_dataset
-
-        data = build_reid_dataset(dataset, root)
+        data = load_reid_data(dataset, root)
         return {
             "dataset": data.name, "root": str(data.root), "train_images": len(data.train),
             "train_ids": data.num_train_pids, "query_images": len(data.query), "gallery_images": len(data.gallery),

@@ -54,9 +54,19 @@ COUNT_METRICS = frozenset({"params", "flops"})
 MIN_TIMED_ITERATIONS = 5
 
 
+#: The dataset whose per-dataset defaults (r, c') a resource row gets where neither its table nor
+#: its row sets them: Sec. 5.2.7, "This study is performed on the CUHK03 dataset" (CUHK03-NP).
+RESOURCE_DATASET = "cuhk03np"
+
+
 def aianet_model_cell(resource_cell: dict) -> dict:
-    """The ``build_aianet`` cell of a resource row: the paper cell, random initialisation."""
+    """The ``build_aianet`` cell of a resource row: the paper cell, random initialisation, and
+    the CUHK03 setting's r and c' (``RESOURCE_DATASET``) where nothing in the spec set them."""
+    from dmlrepro.families.aianet import dataset_default
+
     cell = {k: v for k, v in resource_cell.items() if k != "paper"}
+    for key in ("reduction", "c_prime"):
+        cell.setdefault(key, dataset_default(RESOURCE_DATASET, key))
     cell.setdefault("model", "aianet")
     cell["pretrained"] = "none"
     return cell
