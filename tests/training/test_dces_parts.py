@@ -161,3 +161,16 @@ def test_t_not_below_the_clustered_epochs_is_one_line(cell):
     with pytest.raises(UserError) as info:
         family_named("image_retrieval", "dces").validate_cell(bad)
     assert "recluster_every T=5" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fig_s1_rows_start_with_the_queries_the_text_admits():
+    """learner_candidates: those of specialised_queries (R@1 = 1 here, R@30 = 0 elsewhere) first, in
+    its order, then the next hardest with R@1 = 1 here."""
+    from dmlrepro.evaluation.embedding_slices import specialised_queries
+    from dmlrepro.training.dces_parts import learner_candidates
+
+    ranks = np.array([[1, 1, 1, 5, 1, 1], [40, 2, 31, 1, 50, 0], [35, 60, 31, 1, 3, 9]])
+    rows = [learner_candidates(ranks, k, 10).tolist() for k in range(3)]
+    strict = [s.tolist() for s in specialised_queries(list(ranks), 10, 1, 30)]
+    assert strict[0] == [0, 2] and rows[0] == [0, 2, 4, 1]  # 5 is excluded (rank 0: no positive)
+    assert rows[1] == rows[2] == [3] and strict[1] == strict[2] == []

@@ -6,9 +6,11 @@ The queries are selected in the cell's one evaluation pass (``training.dces_part
 evaluate_dces_retrieval`` → ``metrics.json`` ``learner_examples``: per learner's 16-dim slice, the test
 queries whose first positive is at rank 1 in that slice and beyond rank 30 in every other slice;
 when more than 10 qualify, those hardest for the other learners first).  This renderer only reads
-that record and the query images: one row per learner, up to 10 images, each titled with its ranks
-in the other slices' minimum; a learner with fewer qualifying queries leaves its row short, and the
-row's label says how many qualified.
+that record and the query images: one row per learner, up to 10 images, each titled with the best
+rank of its first positive among the other slices.  A query the text's rule admits has a green
+border.  Where fewer than 10 qualify (the smoke scale's test set of ~130 images leaves few queries
+whose positives all lie beyond rank 30), the row goes on with the next hardest queries with R@1 = 1
+in that slice, bordered orange; the row's label says how many qualified.
 
 `python -m dmlrepro.figures.learner_examples --manifest-json '<manifest>' --out figS1.png`
 """
@@ -63,8 +65,11 @@ def draw(manifest: dict, device: str | None = None):
             axis = axes[k, j]
             axis.set_xticks([])
             axis.set_yticks([])
+            meets = found["meets_rule"][k][j] if j < len(paths) else False
             for spine in axis.spines.values():
                 spine.set_visible(j < len(paths))
+                spine.set_edgecolor("limegreen" if meets else "darkorange")
+                spine.set_linewidth(3)
             if j < len(paths):
                 axis.imshow(_image(paths[j]))
                 others = [r for i, r in enumerate(ranks[j]) if i != k]
@@ -77,7 +82,9 @@ def draw(manifest: dict, device: str | None = None):
               extra=f"Each row: up to {per_row} test queries with R@{found['hit_rank']} = 1 in that learner's slice and "
                     f"R@{found['miss_beyond']} = 0 in every other slice, hardest for the other learners first "
                     "(the paper does not say which when more qualify); above each image the best rank of its "
-                    "first positive among the other learners.")
+                    "first positive among the other learners.  Green border: meets the paper's rule; orange: "
+                    "R@1 = 1 here but not R@30 = 0 elsewhere (shown only where fewer than "
+                    f"{per_row} qualify).")
     return figure, summary
 
 

@@ -199,6 +199,18 @@ def slice_protocols(dim: int, num_slices: int) -> list[str]:
     return names + ["slices_mean"]
 
 
+def learner_candidates(ranks: np.ndarray, k: int, count: int) -> np.ndarray:
+    """Fig. S1's row of learner k: up to ``count`` queries with R@1 = 1 in slice k, those hardest for
+    the other slices first (largest smallest first-positive rank among them), then by index.  The
+    queries the text's rule admits (R@30 = 0 in every other slice) come first, in the order of
+    ``embedding_slices.specialised_queries``; when fewer than ``count`` qualify (small test sets)
+    the row goes on with the next hardest, which ``meets_rule`` marks as not qualifying."""
+    evaluated = (ranks > 0).all(axis=0)
+    chosen = np.flatnonzero(evaluated & (ranks[k] <= FIG_S1_HIT_RANK))
+    others = np.delete(ranks, k, axis=0)[:, chosen].min(axis=0)
+    return chosen[np.lexsort((chosen, -others))][:count]
+
+
 def evaluate_dces_retrieval(query: torch.Tensor, query_labels: Sequence[int], reference: torch.Tensor | None,
                             reference_labels: Sequence[int] | None, num_slices: int, ks: Sequence[int],
                             query_paths: Sequence[str] | None = None) -> dict:
@@ -210,7 +222,7 @@ def evaluate_dces_retrieval(query: torch.Tensor, query_labels: Sequence[int], re
     ``protocols``: ``dims@a-b`` — Recall@K of dimensions a..b alone (re-normalised: ranked by that
     slice's own cosine), for each slice (Tab. S1's learners) and each first-m prefix (Fig. S2);
     ``slices_mean`` — the mean over the slices (Tab. S1's "Mean").  ``learner_examples``: per slice
-    the queries with R@1 = 1 there and R@30 = 0 in every other slice (Fig. S1)."""
+    the queries with R@1 = 1 there and R@30 = 0 in every other slice (Fig. S1; ``learner_candidates``)."""
     from dmlrepro.evaluation.embedding_slices import embedding_slices, learner_correlation, specialised_queries
     from dmlrepro.evaluation.recall_at_k import LEAVE_ONE_OUT, QUERY_GALLERY, recall_at_k
 
@@ -241,15 +253,16 @@ def evaluate_dces_retrieval(query: torch.Tensor, query_labels: Sequence[int], re
     metrics.update(corr_coeff=correlation.value, corr_coeff_rv=learner_correlation(query, num_slices, "rv").value,
                    corr_constant_dims=correlation.constant_dims, num_queries=whole.num_queries,
                    num_excluded_queries=whole.num_excluded, protocol=whole.protocol, protocols=protocols)
-    chosen = specialised_queries([r.first_positive_rank for r in per_slice], FIG_S1_PER_LEARNER,
-                                 FIG_S1_HIT_RANK, FIG_S1_MISS_BEYOND)
     ranks = np.stack([r.first_positive_rank for r in per_slice])
+    qualifying = specialised_queries(list(ranks), len(query_labels), FIG_S1_HIT_RANK, FIG_S1_MISS_BEYOND)
+    shown = [learner_candidates(ranks, k, FIG_S1_PER_LEARNER) for k in range(len(slices))]
     metrics["learner_examples"] = {
         "hit_rank": FIG_S1_HIT_RANK, "miss_beyond": FIG_S1_MISS_BEYOND, "per_learner": FIG_S1_PER_LEARNER,
-        "queries": [[int(q) for q in c] for c in chosen],
-        "paths": [[str(query_paths[q]) for q in c] for c in chosen] if query_paths is not None else None,
-        "ranks": [[[int(v) for v in ranks[:, q]] for q in c] for c in chosen],
-        "qualifying": [int(len(c)) for c in chosen],
+        "queries": [[int(q) for q in c] for c in shown],
+        "paths": [[str(query_paths[q]) for q in c] for c in shown] if query_paths is not None else None,
+        "ranks": [[[int(v) for v in ranks[:, q]] for q in c] for c in shown],
+        "meets_rule": [[bool(np.delete(ranks[:, q], k).min() > FIG_S1_MISS_BEYOND) for q in c] for k, c in enumerate(shown)],
+        "qualifying": [int(len(c)) for c in qualifying],
     }
     return metrics
 
