@@ -19,7 +19,10 @@ rule cell_config:
 rule train_cell:
     input:
         cell=f"{CELL_DIR}/{{cell}}/cell.json",
-        data=lambda wildcards: f"{RESULTS}/datasets/{PLAN.cells[wildcards.cell]['dataset']}.json",
+        # The training set and any test sets the cell evaluates on besides it (`test_datasets`:
+        # a patch descriptor trained on one Brown subset is tested on the others and HPatches).
+        data=lambda wildcards: [f"{RESULTS}/datasets/{d}.json" for d in
+                                [PLAN.cells[wildcards.cell]["dataset"], *PLAN.cells[wildcards.cell].get("test_datasets", [])]],
         weights=pretrained_ready,
     output:
         metrics=f"{CELL_DIR}/{{cell}}/seed{{seed}}/metrics.json",

@@ -42,7 +42,7 @@ wildcard_constraints:
     paper=r"[a-z0-9]+",
     table=r"table[A-Za-z0-9]+",
     figure=r"fig[A-Za-z0-9]+",
-    dataset=r"[a-z0-9]+",
+    dataset=r"[a-z0-9_]+",
     rcell=r"[A-Za-z0-9_.-]+",
 
 

@@ -161,7 +161,24 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                     table.reused_weights.add(_reused_line(provenance["reused_weights"]))
                 table.nondeterministic_ops.update(str(op) for op in provenance.get("nondeterministic_ops") or [])
             table.cells[(row_index, column["id"])] = measurement
+        _mean_columns(table, row_index)
     return table
+
+
+def _mean_columns(table: MeasuredTable, row_index: int) -> None:
+    """A `mean_of` column (CSA Table 7's "Mean") of a row whose named columns were all measured:
+    per seed, the mean of those columns' values (so its spread over seeds is that of the mean),
+    with their deviations, devices and hosts."""
+    for column in table.spec["columns"]:
+        parts = [table.cells.get((row_index, ref)) for ref in column.get("mean_of", [])]
+        if not parts or any(p is None for p in parts) or len({p.n for p in parts}) != 1:
+            continue
+        mean = Measurement([statistics.fmean(values) for values in zip(*(p.values for p in parts))])
+        for part in parts:
+            mean.deviations += [d for d in part.deviations if d not in mean.deviations]
+            mean.devices |= part.devices
+            mean.hosts |= part.hosts
+        table.cells[(row_index, column["id"])] = mean
 
 
 def accuracy_value(record: dict, column: dict) -> float | None:
