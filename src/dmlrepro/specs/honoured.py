@@ -30,8 +30,9 @@ carry).  A row's own ``cell`` may set such a key only to the value the model has
 Columns the re-ID evaluation computes: ``dataset``, ``metric`` (rank1, rank5, rank10, map),
 ``boxes: detected`` on CUHK03-NP (the loader reads the detected boxes only), ``query_mode:
 single_query`` (Market-1501 single-query protocol).  ``train_dataset``, ``eval_dims`` and
-``mean_of`` are computed by nothing yet: refused on computed columns rather than read from the
-column's dataset cell.  Resource columns are measured on the row's model alone: a ``dataset`` (or
+``mean_of`` are not computed by the re-ID evaluation: refused on its columns rather than read from
+the column's dataset cell (the patch-descriptor family computes ``train_dataset`` and ``mean_of``:
+dmlrepro.families.l2net_descriptor, dmlrepro.tables.aggregate).  Resource columns are measured on the row's model alone: a ``dataset`` (or
 any evaluation key) on one is refused; ``scope`` must be one the row's measurer reports.
 
 Figures (``figure_problem``, ``figure_cell_problem``): every point of a figure (a panel's series on
