@@ -151,7 +151,7 @@ def test_every_mhdml_cell_is_needed_by_a_table_or_a_figure_and_counted_once(plan
     6 (8) + 3 (1)."""
     needed = set().union(*(mhdml_table_cells(plan, t) for t in ("table1", "table2", "table3", "tableT1")),
                          *(f.cells for (p, _), f in plan.figures.items() if p == "mhdml"))
-    retrieval = {cid for cid, c in plan.cells.items() if c["task"] == "image_retrieval"}
+    retrieval = {cid for cid, c in plan.cells.items() if c["task"] == "image_retrieval" and c["paper"] == "mhdml"}
     assert needed == retrieval
     assert len(retrieval) == 11 + 2 + 4 + 2 + 4 + 6 + 3
 
@@ -176,12 +176,12 @@ def test_a_figure_of_models_without_a_trainer_waits_and_a_mixed_one_is_refused(t
     from dmlrepro.specs import PaperSpecError
 
     spec = _mhdml_spec()
-    spec["figures"]["fig7"]["series"] = [{"label": "DCES", "cell": {"model": "dces"}}]
+    spec["figures"]["fig7"]["series"] = [{"label": "AiA-Net-V", "cell": {"model": "aianet_v"}}]  # no retrieval trainer
     (tmp_path / "mhdml.yaml").write_text(__import__("yaml").safe_dump(spec, sort_keys=False))
     assert ("mhdml", "fig7") not in build_plan(dict(BASE), spec_dir=tmp_path).figures
     spec["figures"]["fig7"]["series"].append({"label": "Ours", "cell": {}})
     (tmp_path / "mhdml.yaml").write_text(__import__("yaml").safe_dump(spec, sort_keys=False))
-    with pytest.raises(PaperSpecError, match="fig7 series 'DCES' on cars196: task 'image_retrieval' has no trainer"):
+    with pytest.raises(PaperSpecError, match="fig7 series 'AiA-Net-V' on cars196: task 'image_retrieval' has no trainer"):
         build_plan(dict(BASE), spec_dir=tmp_path)
 
 
