@@ -65,7 +65,7 @@ REFUSED = [
     ("task-of-the-paper", "csalr", lambda d: d.update(task="image_retrieval"),
      ["table1 row 4 'PCB [Sun et al., 2018]'", "task 'image_retrieval' does not train model 'pcb'"]),
     ("task-of-a-table", "csalr", lambda d: d["tables"]["table2"].update(task="patch_descriptor"),
-     ["table2 row 1 'PCB + CSALR | 24'", "task 'patch_descriptor' has no trainer yet"]),
+     ["table2 row 1 'PCB + CSALR | 24'", "task 'patch_descriptor' does not train model 'pcb'"]),
     ("loss-on-pcb", "csalr", lambda d: _row(d, "table1", PCB)["cell"].update(loss={"triplet": 1.0}),
      [f"row 4 '{PCB}'", "loss {triplet: 1.0} does nothing", "{cross_entropy: 1.0}"]),
     ("loss-weight-on-pcb", "csalr", lambda d: d["defaults"].update(loss={"cross_entropy": 0.5}),
