@@ -33,6 +33,9 @@ Interpretations, all from the paper's text:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from typing import ClassVar
 
 import torch
@@ -51,10 +54,31 @@ class ConvBnReLU(nn.Sequential):
         self.relu = nn.ReLU()
 
 
+#: Whether modules built now may round c̄ = C / r down (`rounded_reduction`); off by default.
+_ROUNDED = contextvars.ContextVar("aia_rounded_reduction", default=False)
+
+
+@contextlib.contextmanager
+def rounded_reduction():
+    """Build AiA modules with c̄ = ⌊C / r⌋ (at least 1) where r does not divide C, instead of an
+    error.  Only the thin backbones of the smoke and tiny presets need it (Blk 2 has 120 channels
+    at width / 4, which Table 5's r = 16 and 32 do not divide; the AiA-Net trainer builds thin
+    models inside this context): the paper's widths (192, 480, 832, 1024) are divisible by every r
+    it uses (2-32)."""
+    token = _ROUNDED.set(True)
+    try:
+        yield
+    finally:
+        _ROUNDED.reset(token)
+
+
 def reduced_channels(channels: int, reduction: int) -> int:
-    """c̄ = C / r of Eq. 1, after checking both and that r divides C."""
+    """c̄ = C / r of Eq. 1, after checking both and that r divides C (inside `rounded_reduction`,
+    ⌊C / r⌋ where it does not)."""
     require_positive("channels", channels)
     require_positive("reduction", reduction)
+    if _ROUNDED.get():
+        return max(1, channels // reduction)
     require_divisible("channels", channels, "reduction", reduction)
     return channels // reduction
 

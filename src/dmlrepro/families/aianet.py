@@ -47,7 +47,11 @@ LOSS_TERMS = ("triplet", "cross_entropy")
 DATASETS = ("market1501", "dukemtmc", "cuhk03np", "cuhk03np_labeled", "cuhk03", "cuhk03_labeled",
             "msmt17", "cuhk01")
 #: Named protocols per dataset (metrics["protocols"][name]); the flat metrics are single query.
-PROTOCOLS: dict[str, tuple[str, ...]] = {"market1501": ("single_query",)}
+PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "market1501": ("single_query", "multi_query"),
+    "cuhk03": ("single_gallery_shot@100", "market"),
+    "cuhk03_labeled": ("single_gallery_shot@100", "market"),
+}
 METRICS = ("rank1", "rank5", "rank10", "rank20", "map")
 
 

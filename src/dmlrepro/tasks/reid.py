@@ -28,7 +28,7 @@ def load_reid_data(dataset: str, root: str | Path):
 
         loader, options, _ = EXTRA_DATASETS[dataset]
         return build_extra_dataset(loader, root, **options)
-    from dmlrepro.data import build_reid_dataset
+    from dmlrepro.data import build_reid_dataset, cuhk03np_labeled  # noqa: F401  (registers it)
 
     return build_reid_dataset(dataset, root)
 
@@ -49,7 +49,7 @@ class ReIDTask(Task):
     """Its datasets here; its models in dmlrepro/families (PCB / PCB-RPP: families/pcb.py)."""
 
     name = "reid"
-    datasets = ("market1501", "dukemtmc", "cuhk03np") + tuple(EXTRA_DATASETS)
+    datasets = ("market1501", "dukemtmc", "cuhk03np", "cuhk03np_labeled") + tuple(EXTRA_DATASETS)
     default_model = "pcb"
     default_family = "pcb"
 
@@ -59,11 +59,24 @@ class ReIDTask(Task):
         if dataset in EXTRA_DATASETS:
             return make_extra_data(dataset, Path(out), seed, sizes)
         kwargs = {}
+        if dataset == "cuhk03np_labeled":
+            from dmlrepro.data.cuhk03np_labeled import generate_labeled
+
+            sized = {k: sizes[s] for k, s in (("num_train_ids", "train_ids"), ("num_test_ids", "test_ids"))
+                     if sizes.get(s) is not None}
+            return generate_labeled(Path(out), seed, **sized)
         if sizes.get("train_ids") is not None:
             kwargs["num_train_ids"] = sizes["train_ids"]
         if sizes.get("test_ids") is not None:
             kwargs["num_test_ids"] = sizes["test_ids"]
-        return generate_reid_dataset(Path(out), dataset, seed=seed, **kwargs)
+        written = generate_reid_dataset(Path(out), dataset, seed=seed, **kwargs)
+        if dataset == "market1501":  # the multi-query protocol's images (AiA-Net Table 11)
+            from dmlrepro.data import build_reid_dataset
+            from dmlrepro.data.market1501_gt_bbox import write_synthetic_gt_bbox
+
+            data = build_reid_dataset(dataset, written)
+            write_synthetic_gt_bbox(data.root, data.query, data.gallery)
+        return written
 
     def check_data(self, dataset: str, root: str | Path) -> dict:
         data = load_reid_data(dataset, root)

@@ -57,15 +57,26 @@ def model_config(cell: dict) -> dict:
     config = dict(cell["model"])
     if config.get("backbone", "googlenet") in ("googlenet", "googlenet_bn"):
         config["backbone_kwargs"] = {"variant": backbone["variant"], "width_divisor": backbone["width_divisor"]}
+    else:  # resnet50 (Table 2)
+        config["backbone_kwargs"] = {"blocks": tuple(cell["training"]["resnet"]["blocks"]),
+                                     "width": cell["training"]["resnet"]["width"]}
     config["pretrained"] = backbone["pretrained"]
     return config
 
 
 def build_model(cell: dict, num_classes: int, load_pretrained: bool) -> AiANet:
+    """The cell's AiA-Net; on a thin backbone (width_divisor > 1: smoke, tiny) an r that does not
+    divide a block's channels reduces to ⌊C / r⌋ (`dmlrepro.attention.aia_base.rounded_reduction`)."""
+    import contextlib
+
+    from dmlrepro.attention.aia_base import rounded_reduction
+
     config = model_config(cell)
     if not load_pretrained:
         config["pretrained"] = "none"
-    return build_aianet(config, num_classes)
+    thin = cell["training"]["backbone"]["width_divisor"] > 1
+    with rounded_reduction() if thin else contextlib.nullcontext():
+        return build_aianet(config, num_classes)
 
 
 def train_transform(training: dict, erasing: bool):
