@@ -174,3 +174,17 @@ def test_fig_s1_rows_start_with_the_queries_the_text_admits():
     strict = [s.tolist() for s in specialised_queries(list(ranks), 10, 1, 30)]
     assert strict[0] == [0, 2] and rows[0] == [0, 2, 4, 1]  # 5 is excluded (rank 0: no positive)
     assert rows[1] == rows[2] == [3] and strict[1] == strict[2] == []
+
+
+@pytest.mark.parametrize("epoch", range(5))
+def test_an_epoch_sees_each_image_at_most_once_and_leaves_out_one_class_at_most(epoch):
+    labels = np.array([0] * 5 + [1] * 2 + [2] * 7 + [3] * 3 + [4])
+    sampler = ClusterBatchSampler([np.arange(len(labels))], labels, classes_per_batch=2, images_per_class=4,
+                                  seed=0, epoch=epoch)
+    seen = [i for b in sampler.batches for i in b]
+    assert len(seen) == len(set(seen))
+    left = sorted(set(range(len(labels) - 1)) - set(seen))  # class 4's single image is never drawn
+    assert len(set(labels[left])) <= 1  # chunks left when only one class still has some
+    for batch in sampler.batches:
+        counts = np.bincount(labels[batch])
+        assert len(set(labels[batch])) == 2 and counts[counts > 0].min() >= 2 and counts.max() <= 4

@@ -61,11 +61,13 @@ class ClusterBatchSampler(Sampler[list[int]]):
     """One epoch's batches: for every learner k, batches drawn from ``groups[k]`` (the indices it
     trains on) only; the learners' batch lists interleaved round-robin (k = 0, 1, …, K−1, 0, …).
 
-    Within a group, each class's images are shuffled and cut into chunks of ``images_per_class``
-    (a class with fewer images is one smaller chunk; a remainder shorter than ``images_per_class``
-    is dropped this epoch, as torchreid's and the code's class-balanced samplers do); then, while at
-    least two classes have chunks left, up to ``classes_per_batch`` of them are drawn at random and
-    give one chunk each.  A group with fewer than two classes of two images gives no batch (the
+    Within a group, each class's n images are shuffled and cut into min(⌈n/m⌉, ⌊n/2⌋) nearly equal
+    chunks (m = ``images_per_class``): every chunk holds at least 2 and at most m images (3 when
+    m = 2), so a class of 5 gives chunks of 3 and 2, and an image is seen at most once (SOP's
+    classes have 2-12 images; the code's class-balanced sampler draws 4 per class, how it treats
+    the rest is not reproduced); then, while at least two classes have chunks left, up to
+    ``classes_per_batch`` of them are drawn at random and give one chunk each (the chunks of a class
+    left alone at the end are not seen that epoch).  A group with fewer than two classes of two images gives no batch (the
     margin loss needs a positive and a negative).  A function of (seed, epoch) alone.
     """
 
@@ -84,15 +86,13 @@ class ClusterBatchSampler(Sampler[list[int]]):
     @staticmethod
     def _group_batches(rng: np.random.Generator, indices: np.ndarray, labels: np.ndarray, p: int, m: int) -> list[list[int]]:
         by_class: dict[int, list[np.ndarray]] = {}
-        for label in np.unique(labels[indices]):
-            members = rng.permutation(indices[labels[indices] == label])
+        order = indices[np.argsort(labels[indices], kind="stable")]
+        classes, starts = np.unique(labels[order], return_index=True)
+        for label, members in zip(classes, np.split(order, starts[1:])):
+            members = rng.permutation(members)
             if len(members) < 2:
                 continue
-            if len(members) < m:
-                chunks = [members]
-            else:
-                chunks = [members[j * m:(j + 1) * m] for j in range(len(members) // m)]
-            by_class[int(label)] = chunks
+            by_class[int(label)] = np.array_split(members, min(-(-len(members) // m), len(members) // 2))
         batches = []
         while sum(1 for c in by_class.values() if c) >= 2:
             available = sorted(k for k, c in by_class.items() if c)
