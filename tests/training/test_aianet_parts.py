@@ -18,6 +18,17 @@ from dmlrepro.training.aianet_parts import AiANetLoss, aianet_parts, learning_ra
 FAMILY = AiANetFamily()
 
 
+@pytest.fixture
+def tiny_market(tiny_market):
+    """The shared tiny Market-1501 with its gt_bbox (the multi-query protocol's images)."""
+    from dmlrepro.data import build_reid_dataset
+    from dmlrepro.data.market1501_gt_bbox import write_synthetic_gt_bbox
+
+    data = build_reid_dataset("market1501", tiny_market)
+    write_synthetic_gt_bbox(data.root, data.query, data.gallery)
+    return tiny_market
+
+
 def _cell(root, scale="tiny", **paper_cell) -> dict:
     paper_cell = {"model": "aianet", "attention": "lin", "stages": [2], **paper_cell}
     return FAMILY.resolve_cell(paper_cell, "market1501", resolve_scale({"scale": scale}), str(root), "aianet")
@@ -65,5 +76,7 @@ def test_a_tiny_cell_trains_through_the_engine_and_records_p_and_k(tiny_market, 
     assert {"ce_a", "ce_p", "triplet_a", "triplet_p"} <= set(record["history"][0])
     assert record["sampler"] == {"P": 4, "K": 4, "mode": "identity"}
     assert set(record["metrics"]) >= {"rank1", "rank5", "rank10", "rank20", "map"}
-    assert record["metrics"]["protocols"]["single_query"]["map"] == record["metrics"]["map"]
+    protocols = record["metrics"]["protocols"]
+    assert protocols["single_query"]["map"] == record["metrics"]["map"]
+    assert set(protocols["multi_query"]) >= {"rank1", "map"} and protocols["multi_query"]["gt_bbox_images"] > 0
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["cell"]["family"] == "aianet"

@@ -135,6 +135,12 @@ def aianet_parts(cell: dict, device: torch.device, load_pretrained: bool, num_wo
     check_sampler(training, f"training preset of aianet ({cell['scale']})")
     data = load_reid_data(cell["dataset"], cell["data_root"])
     log.info("%s", data.summary())
+    from dmlrepro.families.aianet import protocols_for
+
+    if "multi_query" in protocols_for(cell["dataset"]):  # fail before training, not after it
+        from dmlrepro.data.market1501_gt_bbox import read_gt_bbox
+
+        read_gt_bbox(data.root)
     train_set = ImageDataset(data.train, train_transform(training, erasing=False))
     model = build_model(cell, data.num_train_pids, load_pretrained).to(device)
     loss_fn = AiANetLoss(cell["loss"], cell["triplet_margin"], training["triplet"])
