@@ -127,13 +127,18 @@ def check_sampler(training: dict, where: str) -> None:
 
 
 def aianet_parts(cell: dict, device: torch.device, load_pretrained: bool, num_workers: int = 0,
-                 eval_batch_size: int | None = None) -> TrainingParts:
+                 eval_batch_size: int | None = None, data=None, evaluate=None) -> TrainingParts:
+    """The engine parts of an AiA-Net cell; `data` (default: the cell's re-ID dataset) needs
+    `train`, `num_train_pids` and `summary()`; `evaluate(model, data, cell, device, batch_size)`
+    defaults to the image protocols (AiA-Net-V passes its frame data and tracklet evaluation)."""
     from dmlrepro.tasks.reid import load_reid_data
     from dmlrepro.training.aianet_eval import evaluate_protocols
 
     training = cell["training"]
     check_sampler(training, f"training preset of aianet ({cell['scale']})")
-    data = load_reid_data(cell["dataset"], cell["data_root"])
+    evaluate_fn = evaluate or evaluate_protocols
+    if data is None:
+        data = load_reid_data(cell["dataset"], cell["data_root"])
     log.info("%s", data.summary())
     from dmlrepro.families.aianet import protocols_for
 
@@ -162,8 +167,8 @@ def aianet_parts(cell: dict, device: torch.device, load_pretrained: bool, num_wo
         """Sec. 4.4: random erasing from epoch `random_erasing_from_epoch` (0-based) on."""
         train_set.transform = train_transform(training, erasing=epoch >= training["random_erasing_from_epoch"])
 
-    def evaluate():
-        return evaluate_protocols(model, data, cell, device, eval_batch_size or training["eval_batch_size"])
+    def evaluate_cell():
+        return evaluate_fn(model, data, cell, device, eval_batch_size or training["eval_batch_size"])
 
     return TrainingParts(
         model=model,
@@ -175,7 +180,7 @@ def aianet_parts(cell: dict, device: torch.device, load_pretrained: bool, num_wo
         build_optimizer=lambda: build_optimizer(model, training),
         learning_rate=lambda epoch: learning_rate(epoch, training, cell["dataset"]),
         callbacks=[switch_random_erasing],
-        evaluate=evaluate,
+        evaluate=evaluate_cell,
         model_record=lambda: {"num_classes": data.num_train_pids},
         grad_clip_norm=training["grad_clip_norm"],
         num_workers=num_workers,
