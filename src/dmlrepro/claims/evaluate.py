@@ -244,7 +244,7 @@ def evaluate_claim(claim: dict, table) -> ClaimResult:
     sign = _sign(claim)
     comparisons = [_compare(table, a, b, columns, sign)
                    for a, b in _pairs(claim) for columns in _column_groups(claim)]
-    exceptions = [c.label + ("" if c.reported is None else f" ({c.reported:+.2f} in the paper)")
+    exceptions = [c.label + (" (the paper prints no number)" if c.reported is None else f" ({c.reported:+.2f} in the paper)")
                   for c in comparisons if c.reported is None or c.reported <= 0]
     known = [c for c in comparisons if c.reported is not None]
     paper_holds = None if not known else all(c.reported > 0 for c in known)
