@@ -78,6 +78,8 @@ def _plan_with(tmp_path, edit):
      "pooling: 'gap' does nothing in the Divide and Conquer trainer"),
     (lambda s: s["tables"]["tableS2"]["rows"][7]["cell"].update(loss={"triplet": 1.0}),
      "the Divide and Conquer trainer computes the Margin loss only"),
+    (lambda s: s["figures"]["figS2"]["panels"][0]["x"].update(values=[16, 20]),
+     "eval_dims_first 20: the evaluation computes the first m dimensions for m = 16, 32, ..., 128"),
 ])
 def test_keys_the_trainer_ignores_are_refused_in_one_line(tmp_path, edit, message):
     with pytest.raises(PaperSpecError) as info:

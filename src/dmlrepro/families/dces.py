@@ -56,8 +56,11 @@ def dces_cell_problem(paper_cell: dict, figure_x: bool) -> str | None:
         return f"loss {paper_cell['loss']}: the Divide and Conquer trainer computes the Margin loss only ({DCES_LOSS})"
     dim = paper_cell.get("embedding_dim", PAPER_DIM)
     first = paper_cell.get("eval_dims_first")
-    if first is not None and (isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= dim):
-        return f"eval_dims_first {first!r}: the first m dimensions need 1 <= m <= embedding_dim {dim}"
+    width = dim // PAPER_SLICES if dim % PAPER_SLICES == 0 else dim
+    if first is not None and (isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= dim
+                              or first % width):
+        return (f"eval_dims_first {first!r}: the evaluation computes the first m dimensions for m = {width}, "
+                f"{2 * width}, ..., {dim} (one slice more each); choose one of them")
     return None
 
 
