@@ -31,4 +31,4 @@ test: $(STAMP)
 
 clean-results:
 	rm -rf results/cells results/checkpoints results/logs results/datasets results/resources \
-	       results/csalr results/csa results/aianet results/mhdml results/dces data/synthetic .snakemake
+	       results/csalr results/csa results/aianet results/mhdml results/dces data/synthetic data/synthetic-* .snakemake

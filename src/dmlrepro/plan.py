@@ -121,7 +121,13 @@ def _natural(text: str) -> list:
 
 
 def data_root_for(config: dict) -> str:
-    return config.get("data_root") or SYNTHETIC_ROOT
+    """The run's data root: `data_root`, else the embedded data of the run's scale (the scale's
+    `synthetic` sizes): data/synthetic at `smoke`, data/synthetic-<scale> at another scale, so that
+    a `tiny` run never regenerates, and so retriggers, the datasets the `smoke` cells trained on."""
+    if config.get("data_root"):
+        return config["data_root"]
+    scale = config.get("scale", "smoke")
+    return SYNTHETIC_ROOT if scale == "smoke" else f"{SYNTHETIC_ROOT}-{scale}"
 
 
 def build_plan(config: dict, spec_dir: Path = SPEC_DIR) -> Plan:

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from dmlrepro.errors import UserError  # noqa: E402
-from dmlrepro.plan import build_plan, data_root_for, SYNTHETIC_ROOT  # noqa: E402
+from dmlrepro.plan import build_plan, data_root_for  # noqa: E402
 
 # `--config reuse_weights=true` reaches us as the string "true" (Snakemake parses only True/False).
 if str(config.get("reuse_weights")).lower() in ("true", "false"):

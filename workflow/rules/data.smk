@@ -1,24 +1,25 @@
 # The embedded default data: a generated dataset per variant, written in the real dataset's layout
 # by the task that reads it (only when no data_root is given).  The generator writes atomically and
-# marks completion.  Sizes: the scale's `synthetic` block (identities or classes per split).
+# marks completion.  Sizes: the scale's `synthetic` block (identities or classes per split); each
+# scale's data has its own root (plan.data_root_for).
 
 
 rule synthetic_dataset:
     output:
-        f"{SYNTHETIC_ROOT}/.{{dataset}}.complete",
+        f"{DATA_ROOT}/.{{dataset}}.complete",
     log:
         f"{LOG_DIR}/data/{{dataset}}.log",
     params:
         train_ids=SCALE.get("synthetic", {}).get("train_ids", 32),
         test_ids=SCALE.get("synthetic", {}).get("test_ids", 32),
     shell:
-        "python -m dmlrepro.cli make-data --variant {wildcards.dataset} --out {SYNTHETIC_ROOT} "
+        "python -m dmlrepro.cli make-data --variant {wildcards.dataset} --out {DATA_ROOT} "
         "--train-ids {params.train_ids} --test-ids {params.test_ids} --log {log} "
         "&& touch {output}"
 
 
 def synthetic_marker(wildcards):
-    return [f"{SYNTHETIC_ROOT}/.{wildcards.dataset}.complete"] if PLAN.synthetic else []
+    return [f"{DATA_ROOT}/.{wildcards.dataset}.complete"] if PLAN.synthetic else []
 
 
 rule check_dataset:

@@ -137,8 +137,8 @@ def _dataset_dirs(root: Path, dataset: str | None) -> list[Path]:
 
 
 def is_synthetic(data_root: str | os.PathLike | None, dataset: str | None = None) -> bool:
-    """Whether `data_root` holds generated data: the embedded root (plan.SYNTHETIC_ROOT, also when
-    unset), or a dataset folder that dmlrepro.data.synthetic wrote (its owner file, or a
+    """Whether `data_root` holds generated data: the embedded root (plan.SYNTHETIC_ROOT or a
+    scale's data/synthetic-<scale>, also when unset), or a dataset folder that dmlrepro.data.synthetic wrote (its owner file, or a
     DATASET_COMPLETE marker naming the generator), or the workflow's `.<dataset>.complete` mark."""
     from dmlrepro.data.synthetic import MARKER_NAME, OWNER_NAME
     from dmlrepro.plan import SYNTHETIC_ROOT
@@ -146,7 +146,9 @@ def is_synthetic(data_root: str | os.PathLike | None, dataset: str | None = None
     if data_root in (None, ""):
         return True
     root = Path(data_root)
-    if os.path.normpath(root) == os.path.normpath(SYNTHETIC_ROOT):
+    if os.path.normpath(root) == os.path.normpath(SYNTHETIC_ROOT) or (
+            os.path.normpath(root.parent) == os.path.normpath(Path(SYNTHETIC_ROOT).parent)
+            and root.name.startswith(Path(SYNTHETIC_ROOT).name + "-")):
         return True
     try:
         if root.resolve() == Path(SYNTHETIC_ROOT).resolve():
