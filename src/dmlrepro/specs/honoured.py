@@ -79,7 +79,8 @@ DRAWN_FIGURES = {
 }
 #: attention_maps: which renderer draws the maps of a cell's attention (CSALR Fig. 4: original vs
 #: reconstructed maps; MHDML Fig. 6: SOA maps of both heads; CSA Fig. 5: base and reconstructed maps).
-ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "csa": "csa_maps", "soa": "soa_maps"}
+ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "csa": "csa_maps", "soa": "soa_maps",
+                           **{a: "aianet_maps" for a in ("lin", "sop", "gau", "se", "nl", "nonlinear_v1", "nonlinear_v2")}}
 #: ranking_examples embeds the test set with the cell's model: the image-retrieval models.
 RANKING_MODELS = ("mhdml",)
 #: Tasks whose trainer can evaluate after every epoch (training_curve; retrieval `eval_every_epoch`).
