@@ -1,4 +1,5 @@
-"""AiA-Net's attention heat maps (002_e585b7ac4801a221.txt Fig. 9: "(1) the input person image,
+"""AiA-Net's attention heat maps (002_e585b7ac4801a221.txt Fig. 8: "the feature map from
+Lin-attention and its alternatives (e.g., SE block and NL block)", one row per series; Fig. 9: "(1) the input person image,
 (2) the input feature map to attention and (3) the masked feature map.  The heat maps are
 generated in AiA-Net with Gau-attention"), from each dataset's trained cell (model.pt).
 
@@ -79,6 +80,7 @@ def draw(manifest: dict, device: str | None = "cpu"):
                 height, width = cell["training"]["input_size"]
                 data = load_reid_data(cell["dataset"], cell["data_root"])
                 image = ImageDataset(data.query[:1], build_transforms(height, width, train=False))[0][0]
+                point = {**point, "label": series.get("label")}
                 entries.append((point, cell, image, *attention_input_output(model, image)))
     figure, axes = subplots(len(entries), 3, 6.0, 2.6 * len(entries) + 1.2)
     summary = []
@@ -90,7 +92,9 @@ def draw(manifest: dict, device: str | None = "cpu"):
             axes[row, col].imshow(picture)
             if feature is not None:
                 axes[row, col].imshow(heat(feature, size).numpy(), cmap="jet", alpha=0.55)
-            axes[row, col].set_title(f"({letter}) {dataset_name(point['dataset'])}: {name}" if col == 0 else name, fontsize=7)
+            label = f"{point['label']}, " if point.get("label") else ""
+            axes[row, col].set_title(f"({letter}) {label}{dataset_name(point['dataset'])}: {name}" if col == 0 else name,
+                                     fontsize=7)
             axes[row, col].set_xticks([])
             axes[row, col].set_yticks([])
         summary.append(f"{point['dataset']}: attention after Blk {stage}, {tuple(x.shape)} ({point['cell']})")

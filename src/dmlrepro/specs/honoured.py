@@ -94,7 +94,7 @@ FIGURE_READ_KEYS = {
     "bar_chart": _COMMON_KEYS | {"metric", "series", "panels", "x"},
     "sweep_curve": _COMMON_KEYS | {"metric", "series", "panels", "x"},
     "ranking_examples": _COMMON_KEYS | {"cell"},
-    "attention_maps": _COMMON_KEYS | {"cell"},
+    "attention_maps": _COMMON_KEYS | {"cell", "series"},
     "learner_examples": _COMMON_KEYS | {"cell"},
 }
 PANEL_KEYS = frozenset({"panel", "caption", "notes", "dataset", "datasets", "metric", "series", "x"})
