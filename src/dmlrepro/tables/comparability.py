@@ -21,6 +21,8 @@ _ORDER = ("input_size", "epochs", "backbone", "batch_size", "optimizer", "lr_sch
           "backbone_lr_mult", "attention_lr_mult", "pcb_rpp", "random_erasing", "parts", "reduced_dim")
 #: Keys that only some models read (the PCB-RPP phases: schedule.phase_of); others ignore them.
 _MODEL_ONLY = {"pcb_rpp": ("pcb_rpp",)}
+#: Preset keys that do not change what a run computes (evaluation batching, workers): never deviations.
+_NOT_COMPUTING = frozenset({"eval_batch_size", "num_workers", "description"})
 _PRETRAINED = {"none": "from scratch", "imagenet": "ImageNet", None: "from scratch"}
 SYNTHETIC_DATA = "synthetic data"
 
@@ -114,16 +116,23 @@ def setting_deviations(training: dict, paper: dict, model: str | None = None) ->
     Compared: the keys the run recorded and the keys that change what a run computes
     (cells.TRAINING_KEYS) that the paper's setting holds; a key the run did not record counts as
     unset (code that predates an option ran without it).  The preset's other keys (worker counts,
-    a description) are not compared; keys only some models read are skipped for the others."""
+    a description, the evaluation batch) are not compared; keys only some models read are skipped
+    for the others, and of a per-model setting only the cell's model's entry is compared."""
     from dmlrepro.cells import TRAINING_KEYS
 
     known = list(training) + [k for k in TRAINING_KEYS if k not in training]
     keys = [k for k in _ORDER if k in known] + [k for k in known if k not in _ORDER]
+    if isinstance(model, dict):
+        model = model.get("name")
     out: list[str] = []
     for key in keys:
-        if key not in paper or (key in _MODEL_ONLY and model not in _MODEL_ONLY[key]):
+        if key not in paper or key in _NOT_COMPUTING or (key in _MODEL_ONLY and model not in _MODEL_ONLY[key]):
             continue
-        out += _describe(key, training.get(key), paper[key])
+        run, ours = training.get(key), paper[key]
+        if model is not None and isinstance(run, dict) and isinstance(ours, dict) and model in run and model in ours:
+            # a per-model setting ({hardnet: 1024, ralnet: 512}): only this cell's model's entry counts
+            run, ours = run[model], ours[model]
+        out += _describe(key, run, ours)
     return out
 
 
