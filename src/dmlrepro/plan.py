@@ -120,6 +120,18 @@ def _natural(text: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+def data_key(data_root: str) -> str:
+    """A readable, stable folder name for a data root: `synthetic`, `synthetic-tiny` for the embedded
+    roots, `<folder name>-<hash of the absolute path>` for a real one."""
+    import hashlib
+
+    path = Path(data_root)
+    if path.parent == Path(SYNTHETIC_ROOT).parent and path.name.startswith(Path(SYNTHETIC_ROOT).name):
+        return path.name
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return f"{path.name or 'root'}-{digest}"
+
+
 def data_root_for(config: dict) -> str:
     """The run's data root: `data_root`, else the embedded data of the run's scale (the scale's
     `synthetic` sizes): data/synthetic at `smoke`, data/synthetic-<scale> at another scale, so that

@@ -21,7 +21,7 @@ rule train_cell:
         cell=f"{CELL_DIR}/{{cell}}/cell.json",
         # The training set and any test sets the cell evaluates on besides it (`test_datasets`:
         # a patch descriptor trained on one Brown subset is tested on the others and HPatches).
-        data=lambda wildcards: [f"{RESULTS}/datasets/{d}.json" for d in
+        data=lambda wildcards: [dataset_record(d) for d in
                                 [PLAN.cells[wildcards.cell]["dataset"], *PLAN.cells[wildcards.cell].get("test_datasets", [])]],
         weights=pretrained_ready,
     output:

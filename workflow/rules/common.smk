@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from dmlrepro.errors import UserError  # noqa: E402
-from dmlrepro.plan import build_plan, data_root_for  # noqa: E402
+from dmlrepro.plan import build_plan, data_key, data_root_for  # noqa: E402
 
 # `--config reuse_weights=true` reaches us as the string "true" (Snakemake parses only True/False).
 if str(config.get("reuse_weights")).lower() in ("true", "false"):
@@ -30,6 +30,14 @@ except (UserError, ValueError) as _exc:
 
 SCALE = PLAN.scale
 DATA_ROOT = data_root_for(PLAN.config)
+# Where a dataset's check record lives: one folder per data root (data/synthetic, data/synthetic-tiny,
+# or a real root), so that checking another root never rewrites, and so retriggers, the record the
+# cells of this root depend on.
+DATA_KEY = data_key(DATA_ROOT)
+
+
+def dataset_record(dataset):
+    return f"{RESULTS}/datasets/{DATA_KEY}/{dataset}.json"
 SEEDS = PLAN.config["seeds"]
 RESULTS = "results"
 CELL_DIR = f"{RESULTS}/cells"

@@ -28,7 +28,7 @@ rule check_dataset:
     input:
         synthetic_marker,
     output:
-        f"{RESULTS}/datasets/{{dataset}}.json",
+        f"{RESULTS}/datasets/{DATA_KEY}/{{dataset}}.json",
     log:
         f"{LOG_DIR}/data/{{dataset}}.check.log",
     params:

@@ -23,7 +23,7 @@ def figure_inputs(figure_plan):
     if figure_plan.spec["kind"] in QUANTITATIVE_FIGURES:
         return cell_metrics(figure_plan.cells)
     models = [f"{CELL_DIR}/{cid}/seed{SEEDS[0]}/model.pt" for cid in figure_plan.cells]
-    data = sorted({f"{RESULTS}/datasets/{PLAN.cells[cid]['dataset']}.json" for cid in figure_plan.cells})
+    data = sorted({dataset_record(PLAN.cells[cid]["dataset"]) for cid in figure_plan.cells})
     return models + data
 
 
