@@ -176,6 +176,7 @@ def test_a_figure_of_models_without_a_trainer_waits_and_a_mixed_one_is_refused(t
     from dmlrepro.specs import PaperSpecError
 
     spec = _mhdml_spec()
+    spec.pop("claims", None)  # they name fig7's series, which this test replaces
     spec["figures"]["fig7"]["series"] = [{"label": "AiA-Net-V", "cell": {"model": "aianet_v"}}]  # no retrieval trainer
     (tmp_path / "mhdml.yaml").write_text(__import__("yaml").safe_dump(spec, sort_keys=False))
     assert ("mhdml", "fig7") not in build_plan(dict(BASE), spec_dir=tmp_path).figures

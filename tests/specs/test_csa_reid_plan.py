@@ -149,7 +149,7 @@ def _row(spec, table, label):
     (lambda s: s["tables"]["table1"]["columns"][0].update(query_mode="multi_query"),
      ["table1", "market1501.rank1", "query_mode: multi_query cannot be honoured"]),
     (lambda s: s["figures"]["fig5"].update(cell={"attention": "sa", "groups": 1}),
-     ["fig5 on market1501", "attention 'sa'", "draws csalr, csa, soa maps only"]),
+     ["fig5 on market1501", "attention 'sa'", "draws csalr, csa, soa,"]),
 ])
 def test_keys_the_pcb_family_does_not_honour_are_refused_in_one_line(tmp_path, mutate, expected):
     with pytest.raises(PaperSpecError) as info:

@@ -34,6 +34,9 @@ def _column(spec: dict, table: str, column_id: str) -> dict:
 
 
 def _plan(tmp_path: Path, paper: str, spec: dict):
+    # These tests change a table or figure to show the refusal of one key; the paper's claims,
+    # which name that table's rows and columns, would be refused first, so they are left out.
+    spec.pop("claims", None)
     (tmp_path / f"{paper}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     return build_plan(dict(BASE), spec_dir=tmp_path)
 
