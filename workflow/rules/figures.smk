@@ -15,7 +15,7 @@ from dmlrepro.specs.honoured import QUANTITATIVE_FIGURES  # noqa: E402
 
 
 #: Renderers that embed whole test sets.
-EMBEDDING_RENDERERS = ("ranking_examples",)
+EMBEDDING_RENDERERS = ("ranking_examples", "reid_failure_cases")
 
 
 def figure_inputs(figure_plan):

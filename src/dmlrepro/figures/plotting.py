@@ -39,6 +39,26 @@ def subplots(rows: int, columns: int, width: float, height: float):
     return plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
 
 
+def draw_ranked_row(axes_row, query_image, query_title: str, retrieved) -> None:
+    """One ranking list on a row of axes (MHDML Fig. 4, AiA-Net Fig. 10): the query image left
+    (None: no image), then each retrieved (image, correct, title) boxed green when correct and red
+    when false; axes past the list stay empty, and no axis has ticks."""
+    if query_image is not None:
+        axes_row[0].imshow(query_image)
+    axes_row[0].set_title(query_title, fontsize=7)
+    for axis, (image, correct, name) in zip(axes_row[1:], retrieved):
+        axis.imshow(image)
+        for spine in axis.spines.values():
+            spine.set_edgecolor("limegreen" if correct else "red")
+            spine.set_linewidth(3)
+        axis.set_title(name, fontsize=7)
+    for axis in axes_row[1 + len(retrieved):]:
+        axis.axis("off")
+    for axis in axes_row:
+        axis.set_xticks([])
+        axis.set_yticks([])
+
+
 def set_title(figure, manifest: dict, cells: list[dict], quantitative: bool, extra: str = "") -> None:
     """First line: `manifest.title` (scale, data, seeds, "the paper prints no values"); then the
     paper's caption, wrapped; then `extra` (what the renderer chose, e.g. the queries)."""

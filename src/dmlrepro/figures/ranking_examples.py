@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dmlrepro.figures.manifest import model_path
-from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, set_title, subplots
+from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, draw_ranked_row, main_guard, set_title, subplots
 from dmlrepro.figures.retrieval_model import denormalise, evaluation_data, load_retrieval_cell
 
 #: Figure 4: "top 4 retrievals".
@@ -34,11 +34,15 @@ def chosen_queries(query_labels: list[int], reference_labels: list[int], exclude
 
     available = Counter(reference_labels)
     need = 2 if exclude_self else 1
-    valid = [i for i, label in enumerate(query_labels) if available[label] >= need]
-    if not valid:
+    return evenly_spaced([i for i, label in enumerate(query_labels) if available[label] >= need], count)
+
+
+def evenly_spaced(items: list, count: int) -> list:
+    """`count` of `items` evenly spaced from the first to the last, in order (all when fewer)."""
+    if not items:
         return []
-    picks = np.linspace(0, len(valid) - 1, min(count, len(valid))).round().astype(int)
-    return [valid[i] for i in sorted(set(picks.tolist()))]
+    picks = np.linspace(0, len(items) - 1, min(count, len(items))).round().astype(int)
+    return [items[i] for i in sorted(set(picks.tolist()))]
 
 
 def top_k(query: torch.Tensor, references: torch.Tensor, self_index: int | None, k: int) -> list[int]:
@@ -90,14 +94,8 @@ def draw(manifest: dict, device: str | None = "cpu"):
     summary, line = [], 0
     for letter, entry in zip(PANEL_LETTERS, found):
         for row in entry["rows"]:
-            axes[line, 0].imshow(denormalise(row["image"]))
-            axes[line, 0].set_title(f"({letter}) {dataset_name(entry['dataset'])}\nquery {row['query']}", fontsize=7)
-            for col, (index, image, correct) in enumerate(row["retrieved"], start=1):
-                axes[line, col].imshow(denormalise(image))
-                for spine in axes[line, col].spines.values():
-                    spine.set_edgecolor("limegreen" if correct else "red")
-                    spine.set_linewidth(3)
-                axes[line, col].set_title(f"#{col}", fontsize=7)
+            draw_ranked_row(axes[line], denormalise(row["image"]), f"({letter}) {dataset_name(entry['dataset'])}\nquery {row['query']}",
+                            [(denormalise(image), correct, f"#{col}") for col, (_, image, correct) in enumerate(row["retrieved"], start=1)])
             summary.append(f"{entry['dataset']} query {row['query']}: top-{TOP_K} "
                            f"{[i for i, _, _ in row['retrieved']]} correct {[c for _, _, c in row['retrieved']]} ({entry['cell_id']})")
             line += 1

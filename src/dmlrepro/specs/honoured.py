@@ -42,7 +42,8 @@ quantitative kinds (training_curve, bar_chart, sweep_curve) read ``metric`` from
 metrics.json (a training_curve from the per-epoch evaluation, which only ``CURVE_TASKS`` record)
 and need ``series``; ``x`` varies a cell key (``epoch`` and ``eval_dims_first`` are not computed).
 The qualitative kinds read the figure's ``cell`` and the datasets: attention_maps of CSALR, CSA or SOA
-cells, ranking_examples of image-retrieval models, learner_examples of Divide and Conquer cells with
+cells, ranking_examples of image-retrieval models (and AiA-Net's re-ID failure cases,
+dmlrepro.figures.reid_failure_cases), learner_examples of Divide and Conquer cells with
 several learners (DCES Fig. S1).  ``eval_dims_first`` (DCES Fig. S2) is read by the figure as the
 protocol ``dims@1-<m>`` of the series' one cell; a family whose cells have no such protocol refuses it.
 """
@@ -66,7 +67,7 @@ REID_READ_KEYS = frozenset(
      "stages", "deep_supervision", "ds_lambda", "ds_branch"}
 )
 #: Column keys that select an evaluation; refused on a resource column.
-EVALUATION_COLUMN_KEYS = ("dataset", "train_dataset", "boxes", "query_mode", "eval_dims", "mean_of")
+EVALUATION_COLUMN_KEYS = ("dataset", "train_dataset", "boxes", "query_mode", "eval_dims", "mean_of", "mean_over_splits")
 #: Figure kinds the harness draws → the module under dmlrepro.figures that draws them (for
 #: attention_maps, by the cell's attention: ATTENTION_MAP_RENDERERS).
 DRAWN_FIGURES = {
@@ -81,8 +82,9 @@ DRAWN_FIGURES = {
 #: reconstructed maps; MHDML Fig. 6: SOA maps of both heads; CSA Fig. 5: base and reconstructed maps).
 ATTENTION_MAP_RENDERERS = {"csalr": "attention_maps", "csa": "csa_maps", "soa": "soa_maps",
                            **{a: "aianet_maps" for a in ("lin", "sop", "gau", "se", "nl", "nonlinear_v1", "nonlinear_v2")}}
-#: ranking_examples embeds the test set with the cell's model: the image-retrieval models.
-RANKING_MODELS = ("mhdml",)
+#: ranking_examples embeds the test set with the cell's model → the renderer per model (MHDML Fig. 4's
+#: retrievals; AiA-Net Fig. 10's re-ID failure cases).
+RANKING_MODELS = {"mhdml": "ranking_examples", "aianet": "reid_failure_cases"}
 #: Tasks whose trainer can evaluate after every epoch (training_curve; retrieval `eval_every_epoch`).
 CURVE_TASKS = ("image_retrieval",)
 #: Kinds whose renderer reads the cells' metrics.json (every seed) rather than model.pt.
@@ -245,6 +247,8 @@ def figure_renderer(figure: dict, cell: dict) -> str:
     kind = figure["kind"]
     if kind == "attention_maps":
         return ATTENTION_MAP_RENDERERS[cell.get("attention", "none")]
+    if kind == "ranking_examples":
+        return RANKING_MODELS[cell.get("model")]
     return DRAWN_FIGURES[kind]
 
 
