@@ -92,3 +92,53 @@ def test_bad_figure_claim_is_one_line(tmp_path, mutate, message):
     with pytest.raises(PaperSpecError) as info:
         load_paper_spec(path)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+DCES = REPO / "paper_tables" / "dces.yaml"
+
+
+def test_series_sweep_columns_are_x_values_read_from_their_protocol(tmp_path):
+    # DCES Fig. S2: two series (Ours, Baseline) over m; each series is one cell whose metrics.json
+    # holds dims@1-m per m.  Ours is below the baseline at m = 16 and above it at m = 128.
+    spec = load_paper_spec(DCES)
+    plan = FigurePlan("dces", "figS2", spec["figures"]["figS2"])
+    ms = [16, 32, 48, 64, 80, 96, 112, 128]
+    for series, cid, base in ((0, "ours", 30.0), (1, "baseline", 40.0)):
+        for panel in "abcd":
+            for m in ms:
+                plan.points[FigurePoint(panel, series, "sop", m)] = cid
+        for seed in range(3):
+            step = 6.0 if cid == "ours" else 4.0
+            protocols = {f"dims@1-{m}": {"recall@1": base + step * i + seed, "recall@10": 0.0, "recall@100": 0.0,
+                                         "recall@1000": 0.0} for i, m in enumerate(ms)}
+            path = tmp_path / cid / f"seed{seed}" / "metrics.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"metrics": {"recall@1": -1.0, "protocols": protocols},
+                                        "cell": {"dataset": "sop", "data_root": str(tmp_path), "training": {}},
+                                        "provenance": {}}))
+    assert plot_rows(plan.spec["panels"][0]) == ["Ours", "Baseline"]
+    table = figure_table(plan, spec, "a", "paper", [0, 1, 2],
+                         result_path=lambda cid, seed: tmp_path / cid / f"seed{seed}" / "metrics.json",
+                         paper_setting={})
+    assert [c["id"] for c in table.spec["columns"]] == [f"sop@{m}" for m in ms]
+    assert table.cells[(0, "sop@16")].values == [30.0, 31.0, 32.0]    # not the flat recall@1 (-1)
+    assert table.cells[(1, "sop@128")].values == [68.0, 69.0, 70.0]
+    assert table.cells[(0, "sop@128")].values == [72.0, 73.0, 74.0]
+    result = next(c for c in evaluate_claims(spec, {"figS2 panel a": table})
+                  if c.claim["id"] == "s2_fig_ours_beats_baseline_all_dims_r1")
+    assert result.verdict == "supported" and len(result.comparisons) == 1
+    assert result.comparisons[0].measured.mean == pytest.approx(4.0)
+    claim = dict(result.claim, columns=["sop@16"])
+    from dmlrepro.claims.evaluate import evaluate_claim
+    assert evaluate_claim(claim, table).verdict == "contradicted"
+
+
+def test_series_sweep_claim_names_an_x_the_figure_does_not_draw(tmp_path):
+    data = json.loads(json.dumps(yaml.safe_load(DCES.read_text())))
+    claim = next(c for c in data["claims"] if c["id"] == "s2_fig_ours_beats_baseline_all_dims_r1")
+    claim["columns"] = ["sop@129"]
+    path = tmp_path / "dces.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    with pytest.raises(PaperSpecError) as info:
+        load_paper_spec(path)
+    assert "column 'sop@129' is not a dataset of figS2 panel a" in str(info.value)

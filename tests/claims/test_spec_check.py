@@ -17,7 +17,7 @@ from dmlrepro.specs import PaperSpecError, load_paper_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = {p.stem: p for p in (REPO / "paper_tables").glob("*.yaml")}
-WITH_CLAIMS = [name for name in ("csalr", "csa", "mhdml") if name in SPECS]
+WITH_CLAIMS = [name for name in ("csalr", "csa", "mhdml", "aianet", "dces") if name in SPECS]
 
 
 def _write(tmp_path, name, data):
