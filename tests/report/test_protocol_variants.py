@@ -73,3 +73,17 @@ def test_by_hand():
 def test_no_valid_query_is_an_error():
     with pytest.raises(ValueError, match="no valid query"):
         map_variants(np.zeros((1, 2)), [5], [1, 2], [0], [1])
+
+
+@pytest.mark.parametrize("cell,reason", [
+    ({"family": "aianet_v", "task": "video_reid"}, "AiA-Net-V (MARS, video)"),
+    ({"family": "l2net_descriptor", "task": "patch_descriptor"}, "no re-embedding for family 'l2net_descriptor'"),
+])
+def test_a_family_without_re_embedding_is_skipped_with_its_reason(tmp_path, cell, reason):
+    import torch
+
+    from dmlrepro.report.protocol_variants import measure_cell
+
+    path = tmp_path / "model.pt"
+    torch.save({"cell": cell, "model": {}}, path)
+    assert reason in measure_cell(path, {"map": 1.0})["skipped"]

@@ -13,12 +13,18 @@ def paper_table_ids(paper):
     return [tid for (p, tid) in PLAN.tables if p == paper]
 
 
+#: Tasks whose cells the protocol variants re-embed (dmlrepro.report.reembed; a family it does not
+#: re-embed is listed in the report as not re-measured, with the reason).
+VARIANT_TASKS = ("reid", "image_retrieval")
+
+
 def protocol_cells(paper):
-    """The paper's trained re-ID cells (the protocol variants re-embed their model.pt)."""
+    """The paper's trained re-ID and image-retrieval table cells (the protocol variants re-embed
+    their model.pt)."""
     cells = set()
     for tid in paper_table_ids(paper):
         for by_key in PLAN.tables[(paper, tid)].cells.values():
-            cells.update(cid for key, cid in by_key.items() if key and PLAN.cells[cid].get("task") == "reid")
+            cells.update(cid for key, cid in by_key.items() if key and PLAN.cells[cid].get("task") in VARIANT_TASKS)
     return sorted(cells)
 
 

@@ -276,8 +276,8 @@ def variant_rows(spec: dict, tables: dict, variants: dict | None, cell_ids: dict
     out = []
     for table_id, table in tables.items():
         for column in table.spec["columns"]:
-            if column["metric"] != "map":
-                continue
+            if column["metric"] != "map" or column.get("protocol"):
+                continue  # a named protocol (multi-query, ...) is another evaluation than the one re-measured
             for index, row in enumerate(table.spec["rows"]):
                 cell = cell_ids.get((table_id, index, column.get("dataset")))
                 if cell is None:
@@ -296,14 +296,30 @@ def variant_rows(spec: dict, tables: dict, variants: dict | None, cell_ids: dict
     return out
 
 
-def _variants(rows: list[list], variants: dict | None, task: str) -> str:
+def _variants(rows: list[list], variants: dict | None, task: str, tables: dict | None = None,
+              cell_ids: dict | None = None) -> str:
+    from dmlrepro.report.retrieval_section import retrieval_section
+
     parts = ["<h2 id='protocols'>Evaluation-protocol variants</h2>"]
     if variants is None or not variants.get("results"):
         parts.append(f"<p>No protocol variant is implemented for this paper's cells (task {_e(task)}); re-ID cells get "
-                     "mAP non-interpolated (torchreid) vs trapezoid (official Market-1501 code).</p>")
+                     "mAP non-interpolated (torchreid) vs trapezoid (official Market-1501 code), image-retrieval cells "
+                     "Recall@K and NMI as the field's codebases compute them.</p>")
         return "\n".join(parts)
+    retrieval = retrieval_section(_table_html, tables or {}, variants, cell_ids or {})
+    if rows:
+        parts.append(_reid_variants(rows, variants))
+    parts.append(retrieval)
+    skipped = sorted({r["skipped"] for r in variants["results"] if r.get("skipped")})
+    if skipped:
+        parts.append("<p class='small'>Not re-measured: " + _e("; ".join(skipped)) + ".</p>")
+    return "\n".join(parts)
+
+
+def _reid_variants(rows: list[list], variants: dict) -> str:
+    parts = ["<h3>Re-ID: mAP</h3>"]
     parts.append("<p class='small'>Re-ID mAP of the same trained cells (model.pt re-embedded, nothing retrained): "
-                 + _e("; ".join(f"{k}: {v}" for k, v in variants["variants"].items()))
+                 + _e("; ".join(f"{k}: {variants['variants'][k]}" for k in (NONINTERPOLATED, TRAPEZOID)))
                  + ".  'recorded' is the cell's metrics.json; it equals the non-interpolated re-evaluation.</p>")
     body, classes = [], []
     for table_id, row, column, n, rec, non, trap, delta in rows:
@@ -340,7 +356,7 @@ def build_report(spec: dict, tables: dict, diffs: dict[str, list[dict]], figures
         _claims(claims),
         _consistency(checks),
         _interpretations(spec, checks, readme),
-        _variants(rows, variants, spec.get("task", "")),
+        _variants(rows, variants, spec.get("task", ""), tables, cell_ids or {}),
     ])
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dmlrepro report: {_e(spec['paper'])}</title>"
             f"<style>{CSS}</style></head><body>{body}</body></html>\n")

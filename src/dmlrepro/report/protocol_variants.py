@@ -11,7 +11,10 @@ junk gallery items removed, Zheng et al. ICCV 2015):
 
 Both need only each query's ranks of its true matches after removal, so a cell is re-embedded
 once from its saved model.pt (`python -m dmlrepro.report.protocol_variants`) and nothing else is
-kept (no distance matrix is written).  CMC is the same under both codes.
+kept (no distance matrix is written).  CMC is the same under both codes.  Every re-ID family whose
+cells save model.pt is re-embedded (PCB / PCB-RPP, AiA-Net, DCES on Market-1501:
+dmlrepro.report.reembed); image-retrieval cells (MHDML, DCES on SOP) get the Recall@K and NMI
+variants of dmlrepro.report.retrieval_variants.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ NONINTERPOLATED = "map_noninterpolated"
 TRAPEZOID = "map_trapezoid"
 VARIANTS = {NONINTERPOLATED: "mAP, non-interpolated AP (torchreid eval_market1501; the cells' own)",
             TRAPEZOID: "mAP, trapezoid AP (official Market-1501 code, layumi evaluate_gpu.py)"}
-#: Models whose model.pt this module can load (dmlrepro.models.build.build_reid_model).
-LOADABLE_MODELS = ("pcb", "pcb_rpp")
 
 
 def match_ranks(distmat, q_pids, g_pids, q_camids, g_camids) -> list[np.ndarray]:
@@ -68,34 +69,32 @@ def map_variants(distmat, q_pids, g_pids, q_camids, g_camids) -> dict[str, float
             "num_valid_queries": len(aps)}
 
 
-def evaluate_model(model_path: Path, device: str = "cpu", batch_size: int = 128) -> dict:
-    """Re-embed a re-ID cell's query and gallery with its saved weights; both mAPs."""
-    import torch
+def measure_cell(model_path: Path, recorded: dict, device: str = "cpu", batch_size: int = 128) -> dict:
+    """Every variant of one trained cell from its re-embedded model.pt (dmlrepro.report.reembed):
+    re-ID: both mAPs; image retrieval: the Recall@K variants at the cell's own K and the NMI
+    variants (dmlrepro.report.retrieval_variants).  `recorded`: the cell's metrics.json metrics."""
+    from dmlrepro.report.reembed import ReidEmbedding, embed_cell
+    from dmlrepro.report.retrieval_variants import nmi_variants, recall_variants
 
-    from dmlrepro.data import build_reid_dataset
-    from dmlrepro.evaluation.distance import pairwise_distance
-    from dmlrepro.models.build import build_reid_model
-    from dmlrepro.training.reid_trainer import extract_features
-
-    state = torch.load(model_path, map_location="cpu", weights_only=False)
-    cell = state["cell"]
-    model = build_reid_model(cell, state["num_classes"], load_pretrained=False)
-    if state.get("refined"):
-        model.refine()
-    model.load_state_dict(state["model"])
-    model = model.to(device).eval()
-    data = build_reid_dataset(cell["dataset"], cell["data_root"])
-    query = extract_features(model, data.query, cell, torch.device(device), batch_size)
-    gallery = extract_features(model, data.gallery, cell, torch.device(device), batch_size)
-    distances = pairwise_distance(query, gallery, metric="sqeuclidean").numpy()
-    return map_variants(distances, [p for _, p, _ in data.query], [p for _, p, _ in data.gallery],
-                        [c for _, _, c in data.query], [c for _, _, c in data.gallery])
+    embedding, why = embed_cell(model_path, device, batch_size)
+    if embedding is None:
+        return {"skipped": why}
+    if isinstance(embedding, ReidEmbedding):
+        return {"task": "reid", "recorded_map": recorded.get("map"),
+                **map_variants(embedding.distances, embedding.q_pids, embedding.g_pids, embedding.q_cams, embedding.g_cams)}
+    ks = sorted(int(k.split("@")[1]) for k in recorded if k.startswith("recall@"))
+    out = {"task": "image_retrieval", "recorded": {f"recall@{k}": recorded[f"recall@{k}"] for k in ks},
+           "recall": recall_variants(embedding.query, embedding.query_labels, embedding.reference,
+                                     embedding.reference_labels, ks=ks or (1,))}
+    if embedding.reference is None:
+        out["nmi"] = nmi_variants(embedding.query, embedding.query_labels)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell-dir", required=True)
-    parser.add_argument("--cells", nargs="*", default=[], help="cell ids (re-ID cells of the paper)")
+    parser.add_argument("--cells", nargs="*", default=[], help="cell ids (the paper's trained cells)")
     parser.add_argument("--seeds", nargs="+", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
@@ -104,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dmlrepro.atomic_io import atomic_write_text
+    from dmlrepro.report.retrieval_variants import NMI_VARIANTS, RECALL_VARIANTS
 
     torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
@@ -113,14 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(args.cell_dir) / cell_id / f"seed{seed}" / "model.pt"
             metrics = json.loads((path.parent / "metrics.json").read_text())
             entry = {"cell": cell_id, "seed": seed, "recorded_map": metrics["metrics"].get("map")}
-            model = (metrics.get("cell") or {}).get("model")
-            if model not in LOADABLE_MODELS:
-                entry["skipped"] = f"no re-evaluation for model {model!r} yet"
-            else:
-                entry.update(evaluate_model(path, device))
+            entry.update(measure_cell(path, metrics["metrics"], device))
             results.append(entry)
             print(json.dumps(entry), flush=True)
-    atomic_write_text(args.out, json.dumps({"variants": VARIANTS, "results": results}, indent=1) + "\n")
+    variants = {**VARIANTS, **RECALL_VARIANTS, **NMI_VARIANTS}
+    atomic_write_text(args.out, json.dumps({"variants": variants, "results": results}, indent=1) + "\n")
     return 0
 
 
