@@ -66,6 +66,7 @@ def test_every_table_s1_column_reads_a_number_from_one_evaluation(plan):
 
 def _plan_with(tmp_path, edit):
     spec = yaml.safe_load(SPEC.read_text())
+    spec.pop("claims", None)  # they name the columns and figure x values these edits change
     edit(spec)
     (tmp_path / "dces.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     return build_plan(_config(), spec_dir=tmp_path)
