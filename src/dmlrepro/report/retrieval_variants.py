@@ -52,7 +52,7 @@ NMI_VARIANTS = {
     "nmi_faiss_normalised": "NMI, faiss k-means niter 20, default seed, L2-normalised embedding",
     "nmi_sklearn": "NMI, sklearn KMeans n_init 10, random_state 0, L2-normalised embedding",
 }
-_CHUNK = 1024
+_CHUNK = 256
 #: sklearn's KMeans (n_init 10) is not run above this many clusters (SOP's 11,316 test classes at
 #: paper scale would take hours on a CPU); faiss's is.
 SKLEARN_MAX_CLUSTERS = 1000
