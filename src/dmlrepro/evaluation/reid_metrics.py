@@ -44,13 +44,10 @@ JUNK_PID: Final[int] = -1
 # Sort key of items that must rank after every real distance (+inf maps to 0xFF800000).
 _LAST_KEY: Final[int] = 0xFFFFFFFF
 
-# Distances (queries x gallery) ranked per block, at least one query. Temporaries take about
-# 50 bytes per element, so a block stays under 2 MB. Small blocks measured fastest: on the 2-core
-# VM of benchmarks/bench_reid_metrics.py, blocks of 2**21 elements (100 MB) spent ~30% of a
-# Market-sized run in page faults (the allocator returning and re-faulting fresh memory) for no
-# gain in numpy time; from 2**15 down to one query per block there were none.
-_BLOCK_ELEMENTS: Final[int] = 1 << 15
-
+# Distances (queries x gallery) ranked per block, at least one query: 2**18 float32 keys are 1 MB,
+# so each block's sorted copy stays in L2 cache and the allocator reuses one heap chunk (no page
+# faults; blocks of 2**21 elements spent ~30% of a Market-sized run in them on a 2-core VM).
+_BLOCK_ELEMENTS: Final[int] = 1 << 18
 
 @dataclass(frozen=True, eq=False)
 class ReIDMetrics:
@@ -111,73 +108,126 @@ def evaluate_market1501(
         q_pids, g_pids: integer person ids; ``JUNK_PID`` (-1) in the gallery is ignored.
         q_camids, g_camids: integer camera ids.
         max_rank: length of the returned CMC curve.
-        chunk_size: queries ranked at once; ``None`` picks it so that a block holds about 32k
+        chunk_size: queries ranked at once; ``None`` picks it so that a block holds about 256k
             distances. Only memory and speed depend on it, never the result.
     """
     inputs = prepare_reid_inputs(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
     num_query, num_gallery = inputs.distmat.shape
     if num_query == 0 or num_gallery == 0:
         raise no_valid_query_error(num_query, num_gallery)
-    if chunk_size is None:
-        chunk_size = max(1, _BLOCK_ELEMENTS // num_gallery)
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                   or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None; got {chunk_size!r}")
 
+    pairs = true_match_ranks(inputs, chunk_size=chunk_size)
     first_ranks = np.zeros(num_query, dtype=np.int64)
-    average_precisions = np.zeros(num_query, dtype=np.float64)
-    for start in range(0, num_query, chunk_size):
-        rows = slice(start, start + chunk_size)
-        first_ranks[rows], average_precisions[rows] = _evaluate_block(
-            inputs.distmat[rows], inputs.q_pids[rows], inputs.q_camids[rows],
-            inputs.g_pids, inputs.g_camids,
-        )
-
+    first_ranks[pairs.query[pairs.match_index == 1]] = pairs.rank[pairs.match_index == 1]
     valid = first_ranks > 0
     num_valid = int(valid.sum())
     if num_valid == 0:
         raise no_valid_query_error(num_query, num_gallery)
+    # AP of a query: the mean over its true matches of (matches so far) / rank (convention 6).
+    precision_sums = np.bincount(pairs.query, weights=pairs.match_index / pairs.rank,
+                                 minlength=num_query)
+    num_relevant = np.bincount(pairs.query, minlength=num_query)
+    average_precisions = precision_sums[valid] / num_relevant[valid]
     # cmc[k-1] = share of valid queries whose first match is at rank <= k. A first match is
     # never past the end of its list, so ranks beyond every list come out as 1.0 (convention 7).
     first_match_counts = np.bincount(np.minimum(first_ranks[valid], max_rank + 1) - 1,
                                      minlength=max_rank + 1)
     cmc = np.cumsum(first_match_counts[:max_rank]) / num_valid
-    return ReIDMetrics(cmc=cmc, mAP=float(np.mean(average_precisions[valid])),
+    return ReIDMetrics(cmc=cmc, mAP=float(np.mean(average_precisions)),
                        num_valid_queries=num_valid, num_queries=num_query)
 
 
-def _evaluate_block(
-    distmat: np.ndarray,
-    q_pids: np.ndarray,
-    q_camids: np.ndarray,
-    g_pids: np.ndarray,
-    g_camids: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per query of a non-empty block: 1-based rank of the first true match after removal (0 if
-    the query has none) and its AP (0.0 if none)."""
-    num_query = len(q_pids)
-    same_pid = q_pids[:, None] == g_pids[None, :]
-    removed = same_pid & (q_camids[:, None] == g_camids[None, :])
-    removed |= (g_pids == JUNK_PID)[None, :]
-    is_match = same_pid & ~removed
+class MatchRanks(NamedTuple):
+    """Every true match of every query, grouped by query and in rank order within a query.
 
-    # Removed items are sorted after all kept ones, so a kept item's 0-based column in the
-    # ranking is its rank after removal minus one: no cumulative sums over the block needed.
-    order = stable_argsort_rows(distmat, last=removed)
-    match_rows, match_cols = np.nonzero(np.take_along_axis(is_match, order, axis=1))
-    match_ranks = match_cols + 1
+    ``query``: the query's row; ``rank``: the match's 1-based rank in the query's list after
+    removal (convention 2); ``match_index``: 1 for the query's first match, 2 for its second...
+    """
 
-    # np.nonzero is row-major, so each query's matches come out in rank order and the j-th of
-    # them (1-based) is "true matches so far" at its rank.
-    num_relevant = np.bincount(match_rows, minlength=num_query)
-    row_starts = np.cumsum(num_relevant) - num_relevant
-    matches_so_far = np.arange(1, len(match_rows) + 1) - row_starts[match_rows]
-    precision_sums = np.bincount(match_rows, weights=matches_so_far / match_ranks,
-                                 minlength=num_query)
-    has_match = num_relevant > 0
-    average_precision = precision_sums / np.maximum(num_relevant, 1)
-    first_rank = np.zeros(num_query, dtype=np.int64)
-    first_rank[has_match] = match_ranks[row_starts[has_match]]
-    return first_rank, np.where(has_match, average_precision, 0.0)
+    query: np.ndarray
+    rank: np.ndarray
+    match_index: np.ndarray
+
+
+def true_match_ranks(inputs: ReIDInputs, chunk_size: int | None = None) -> MatchRanks:
+    """Ranks of the true matches after removal, without sorting any query's match list.
+
+    A gallery item's rank is one plus the number of kept items ordered before it by (distance,
+    column) (conventions 1-2). Junk is removed for every query and otherwise only the query's
+    own identity has removed items (its same-camera ones), so per query: the junk-free row of
+    distances is sorted once (numpy's SIMD float sort: no argsort, no column packed into the
+    key, so half the bytes of a packed 64-bit key sort); each same-identity item's position in
+    it is a binary search for its distance (float comparison, so -0.0 == +0.0 and NaN is
+    excluded beforehand), plus, only where that distance occurs more than once in the row, the
+    tied items of lower column; its rank after removal is that position less the removed
+    same-identity items ordered before it, plus one.
+    """
+    distmat, q_pids, g_pids, q_cams, g_cams = inputs
+    num_query = distmat.shape[0]
+    junk = g_pids == JUNK_PID
+    kept_columns = np.flatnonzero(~junk) if junk.any() else None
+    if kept_columns is not None:
+        g_pids, g_cams = g_pids[kept_columns], g_cams[kept_columns]
+    num_gallery = len(g_pids)
+    if num_gallery >= 1 << 62:  # pragma: no cover - positions are int64 (query * n + position)
+        raise ValueError(f"too many gallery items: {num_gallery}")
+
+    # Every (query, gallery item of the query's identity) pair, grouped by query.
+    by_pid = np.argsort(g_pids, kind="stable")
+    sorted_pids = g_pids[by_pid]
+    lo = np.searchsorted(sorted_pids, q_pids, side="left")
+    counts = np.searchsorted(sorted_pids, q_pids, side="right") - lo
+    bounds = np.zeros(num_query + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    pair_query = np.repeat(np.arange(num_query), counts)
+    pair_column = by_pid[np.repeat(lo - bounds[:-1], counts) + np.arange(bounds[-1])]
+    removed = g_cams[pair_column] == q_cams[pair_query]
+
+    position = np.empty(bounds[-1], dtype=np.int64)  # among all kept-column items, 0-based
+    if chunk_size is None:
+        chunk_size = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
+    for start in range(0, num_query if num_gallery else 0, chunk_size):
+        stop = min(start + chunk_size, num_query)
+        if bounds[stop] == bounds[start]:
+            continue
+        block = distmat[start:stop]
+        if kept_columns is not None:
+            block = block.take(kept_columns, axis=1)
+        if block.dtype == np.float16:  # widened exactly, for numpy's SIMD float32 sort
+            block = block.astype(np.float32)
+        keys = block
+        first, last = bounds[start], bounds[stop]
+        pair_keys = keys[pair_query[first:last] - start, pair_column[first:last]]
+        ranked = np.sort(keys, axis=1)
+        for row in range(stop - start):
+            a, b = bounds[start + row] - first, bounds[start + row + 1] - first
+            if a == b:
+                continue
+            wanted = pair_keys[a:b]
+            before = ranked[row].searchsorted(wanted, side="left")
+            tied = ranked[row].searchsorted(wanted, side="right") - before > 1
+            if tied.any():  # equal keys rank by column: count the tied items to the left
+                columns = pair_column[first + a:first + b][tied]
+                before[tied] += np.count_nonzero(
+                    (keys[row][None, :] == wanted[tied][:, None])
+                    & (np.arange(num_gallery)[None, :] < columns[:, None]), axis=1)
+            position[first + a:first + b] = before
+
+    # Within each query, in position order: removed items before a match shift it up.
+    order = np.argsort(pair_query * np.int64(max(num_gallery, 1)) + position, kind="stable")
+    pair_query, position, removed = pair_query[order], position[order], removed[order]
+    group_start = bounds[:-1][pair_query]
+    removed_before = np.cumsum(removed) - removed
+    removed_before -= removed_before[group_start] if len(group_start) else 0
+    is_match = ~removed
+    matches_so_far = np.cumsum(is_match)
+    matches_so_far -= (matches_so_far - is_match)[group_start] if len(group_start) else 0
+    return MatchRanks(query=pair_query[is_match],
+                      rank=(position - removed_before + 1)[is_match],
+                      match_index=matches_so_far[is_match])
 
 
 def stable_argsort_rows(distmat: np.ndarray, last: np.ndarray | None = None) -> np.ndarray:
@@ -258,7 +308,7 @@ def prepare_reid_inputs(
         raise TypeError(f"distmat must hold real numbers; got dtype {distmat.dtype}")
     if not np.issubdtype(distmat.dtype, np.floating):
         distmat = distmat.astype(np.float64)
-    if np.isnan(distmat).any():
+    if distmat.size and np.isnan(distmat.min()):  # min propagates NaN; no mask array
         raise ValueError("distmat contains NaN; NaN distances have no rank")
 
     ids = {}
