@@ -222,7 +222,12 @@ def _claims(claims: list[ClaimResult]) -> str:
                      f"{_e(result.verdict)}</span></h3>")
         parts.append(f"<blockquote>{_e(claim['quote'])}</blockquote><p class='small'>{_e(where)}; {_e(claim['kind'])}, "
                      f"{_e(claim.get('direction', 'increasing'))}, over {_e(claim.get('over', 'each'))} column.</p>")
-        if result.paper_exceptions:
+        if claim.get("notes"):
+            parts.append(f"<p class='small'>Reading: {_e(claim['notes'])}</p>")
+        if result.comparisons and all(c.reported is None for c in result.comparisons):
+            parts.append("<p class='small'>The paper prints no number for these comparisons: the claim is judged "
+                         "on the regenerated cells only.</p>")
+        elif result.paper_exceptions:
             parts.append("<p class='small'>Where the paper's own numbers do not bear it out: "
                          + _e("; ".join(result.paper_exceptions)) + "</p>")
         body, classes = [], []

@@ -14,6 +14,11 @@ from dmlrepro.report.retrieval_variants import COSINE, DROP_FIRST, EUCLIDEAN, NM
 RECALL_ORDER = (COSINE, EUCLIDEAN, DROP_FIRST, PESSIMISTIC)
 
 
+def _signed(x: float) -> str:
+    """+0.00 for a difference that rounds to zero (never -0.00)."""
+    return f"{round(x, 2) + 0.0:+.2f}"
+
+
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
@@ -82,14 +87,14 @@ def retrieval_section(table_html, tables: dict, variants: dict | None, cell_ids:
             line += [""] * (1 + len(RECALL_ORDER)) + [_e(r["reason"])]
         else:
             line.append(f"{r['recorded']:.2f}")
-            line += [f"{r['values'][v]:.2f} ({r['values'][v] - r['recorded']:+.2f})" for v in RECALL_ORDER]
+            line += [f"{r['values'][v]:.2f} ({_signed(r['values'][v] - r['recorded'])})" for v in RECALL_ORDER]
             line.append("")
         body.append(line)
         classes.append([""] * 4 + ["num"] * (1 + len(RECALL_ORDER)) + [""])
     if rows:
         parts.append(table_html(["table", "row", "column", "n", "recorded", *RECALL_ORDER, "note"], body, classes))
         moved = {v: [r["values"][v] - r["recorded"] for r in rows if "values" in r] for v in RECALL_ORDER[1:]}
-        summary = [f"{v} {min(d):+.2f} to {max(d):+.2f}" for v, d in moved.items() if d]
+        summary = [f"{v} {_signed(min(d))} to {_signed(max(d))}" for v, d in moved.items() if d]
         if summary:
             parts.append("<p>Points each variant moves Recall@K on these cells: " + _e("; ".join(summary)) + ".</p>")
     if nmis:
