@@ -103,3 +103,14 @@ def test_a_tie_with_a_removed_item_and_a_match_keeps_column_order() -> None:
     metrics = evaluate_market1501(**case, max_rank=4)
     np.testing.assert_array_equal(metrics.cmc, [0, 0, 1, 1])
     assert metrics.mAP == pytest.approx((1 / 3 + 2 / 4) / 2, abs=1e-15)
+
+
+def test_small_blocks_and_tie_batches_change_nothing(monkeypatch) -> None:
+    # One query per block and one tied item per tie-break batch (the memory bounds).
+    import dmlrepro.evaluation.reid_metrics as reid_metrics
+
+    rng = np.random.default_rng(5)
+    cases = [tie_heavy_case(rng, np.float32, few_values=True) for _ in range(10)]
+    expected = [fast_ranks(case) for case in cases]
+    monkeypatch.setattr(reid_metrics, "_BLOCK_ELEMENTS", 1)
+    assert [fast_ranks(case) for case in cases] == expected == [reference_ranks(c) for c in cases]

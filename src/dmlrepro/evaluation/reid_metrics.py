@@ -44,10 +44,11 @@ JUNK_PID: Final[int] = -1
 # Sort key of items that must rank after every real distance (+inf maps to 0xFF800000).
 _LAST_KEY: Final[int] = 0xFFFFFFFF
 
-# Distances (queries x gallery) ranked per block, at least one query: 2**18 float32 keys are 1 MB,
-# so each block's sorted copy stays in L2 cache and the allocator reuses one heap chunk (no page
-# faults; blocks of 2**21 elements spent ~30% of a Market-sized run in them on a 2-core VM).
+# Distances (queries x gallery) sorted per block, at least one query: the sorted copy of a block is
+# 1 MB of float32. (Blocks of 2**21 elements spent ~30% of a Market-sized run in page faults on a
+# 2-core VM with the previous, packed-key implementation.) Also bounds the tie-break temporaries.
 _BLOCK_ELEMENTS: Final[int] = 1 << 18
+
 
 @dataclass(frozen=True, eq=False)
 class ReIDMetrics:
@@ -172,8 +173,7 @@ def true_match_ranks(inputs: ReIDInputs, chunk_size: int | None = None) -> Match
     if kept_columns is not None:
         g_pids, g_cams = g_pids[kept_columns], g_cams[kept_columns]
     num_gallery = len(g_pids)
-    if num_gallery >= 1 << 62:  # pragma: no cover - positions are int64 (query * n + position)
-        raise ValueError(f"too many gallery items: {num_gallery}")
+    column_index = np.arange(num_gallery)
 
     # Every (query, gallery item of the query's identity) pair, grouped by query.
     by_pid = np.argsort(g_pids, kind="stable")
@@ -186,7 +186,7 @@ def true_match_ranks(inputs: ReIDInputs, chunk_size: int | None = None) -> Match
     pair_column = by_pid[np.repeat(lo - bounds[:-1], counts) + np.arange(bounds[-1])]
     removed = g_cams[pair_column] == q_cams[pair_query]
 
-    position = np.empty(bounds[-1], dtype=np.int64)  # among all kept-column items, 0-based
+    position = np.empty(bounds[-1], dtype=np.int64)  # 0-based, among all non-junk items
     if chunk_size is None:
         chunk_size = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
     for start in range(0, num_query if num_gallery else 0, chunk_size):
@@ -198,22 +198,22 @@ def true_match_ranks(inputs: ReIDInputs, chunk_size: int | None = None) -> Match
             block = block.take(kept_columns, axis=1)
         if block.dtype == np.float16:  # widened exactly, for numpy's SIMD float32 sort
             block = block.astype(np.float32)
-        keys = block
         first, last = bounds[start], bounds[stop]
-        pair_keys = keys[pair_query[first:last] - start, pair_column[first:last]]
-        ranked = np.sort(keys, axis=1)
+        pair_values = block[pair_query[first:last] - start, pair_column[first:last]]
+        ranked = np.sort(block, axis=1)
         for row in range(stop - start):
             a, b = bounds[start + row] - first, bounds[start + row + 1] - first
             if a == b:
                 continue
-            wanted = pair_keys[a:b]
+            wanted = pair_values[a:b]
             before = ranked[row].searchsorted(wanted, side="left")
-            tied = ranked[row].searchsorted(wanted, side="right") - before > 1
-            if tied.any():  # equal keys rank by column: count the tied items to the left
-                columns = pair_column[first + a:first + b][tied]
-                before[tied] += np.count_nonzero(
-                    (keys[row][None, :] == wanted[tied][:, None])
-                    & (np.arange(num_gallery)[None, :] < columns[:, None]), axis=1)
+            tied = np.flatnonzero(ranked[row].searchsorted(wanted, side="right") - before > 1)
+            step = max(1, _BLOCK_ELEMENTS // max(num_gallery, 1))
+            for k in range(0, len(tied), step):  # equal distances rank by column
+                at = tied[k:k + step]
+                columns = pair_column[first + a + at]
+                before[at] += np.count_nonzero((block[row][None, :] == wanted[at][:, None])
+                                               & (column_index[None, :] < columns[:, None]), axis=1)
             position[first + a:first + b] = before
 
     # Within each query, in position order: removed items before a match shift it up.
