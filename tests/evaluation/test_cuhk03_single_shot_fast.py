@@ -85,3 +85,5 @@ def test_bad_inputs() -> None:
         single_shot_cmc([[np.nan, 0.2]], [1], [1, 2], [0], [1, 1])
     with pytest.raises(ValueError, match="chunk_size"):
         single_shot_cmc([[0.1, 0.2]], [1], [1, 2], [0], [1, 1], chunk_size=0)
+    with pytest.raises(ValueError, match="repeats"):
+        single_shot_cmc([[0.1, 0.2]], [1], [1, 2], [0], [1, 1], repeats=0)

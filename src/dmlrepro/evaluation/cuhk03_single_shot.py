@@ -51,8 +51,9 @@ def single_shot_cmc(distmat, q_pids, g_pids, q_cams, g_cams, repeats: int = DEFA
                     max_rank: int = 50, seed: int = 0, chunk_size: int = 1024) -> tuple[np.ndarray, int]:
     """(CMC curve of length ``max_rank``, number of queries with a match)."""
     distmat, q_pids, g_pids, q_cams, g_cams = _inputs(distmat, q_pids, g_pids, q_cams, g_cams)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    for name, value in (("chunk_size", chunk_size), ("repeats", repeats), ("max_rank", max_rank)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
     num_query, num_gallery = distmat.shape
     if num_gallery == 0:
         raise _no_valid_query()
