@@ -28,6 +28,7 @@ from dmlrepro.specs.honoured import (figure_cell_problem, figure_problem, figure
 from dmlrepro.tasks import Task, get_task, list_tasks
 from dmlrepro.tasks.base import EVAL_EVERY_EPOCH
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS, row_name
+from dmlrepro.tables.splits import dataset_splits, split_cells, split_problem
 
 SPEC_DIR = REPO_ROOT / "paper_tables"
 SYNTHETIC_ROOT = "data/synthetic"
@@ -220,6 +221,7 @@ def _plan_figure(plan: Plan, paper: str, spec: dict, figure_id: str, figure: dic
     renderers = set()
     for point, (paper_cell, own, place) in points.items():
         _refuse(where, f"{figure_id}{place}", figure_cell_problem(figure, paper_cell, task_name))
+        _refuse(where, f"{figure_id}{place}", split_problem(task.split_datasets, paper_cell, own, point.dataset, None))
         if figure["kind"] == "training_curve":
             paper_cell[EVAL_EVERY_EPOCH] = True
         _refuse(where, f"{figure_id}{place}", task.cell_problem(paper_cell, own))
@@ -271,7 +273,8 @@ def _refuse(where: Path, place: str, problem: str | None) -> None:
 def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, scale: dict, root: str,
                 where: Path) -> TablePlan:
     """Resource columns (params, FLOPs, memory, speed) become one measurement job per row, keyed "";
-    accuracy columns one training cell per row and training dataset (`trained_on`), keyed by it.  Every key a
+    accuracy columns one training cell per row and training dataset (`trained_on`), keyed by it
+    (one per split for a column the paper averages over splits, dmlrepro.tables.splits).  Every key a
     computed cell or its column sets must be honoured (module docstring)."""
     table_plan = TablePlan(paper, table_id, table)
     resource_columns = [c for c in table["columns"] if c["metric"] in RESOURCE_METRICS]
@@ -308,11 +311,17 @@ def _plan_table(plan: Plan, paper: str, spec: dict, table_id: str, table: dict, 
             _refuse(where, f"{place}: column '{column['id']}'", task.column_problem(column, paper_cell))
         for dataset in accuracy_datasets:
             on_dataset = resolve_cell(spec, row, dataset)
+            # a column the paper averages over splits: one cell per split (dmlrepro.tables.splits)
+            paper_splits, problem = dataset_splits(table, accuracy_columns, dataset, trained_on)
+            _refuse(where, place, problem or split_problem(task.split_datasets, on_dataset, own, dataset, paper_splits))
             _refuse(where, place, task.cell_problem(on_dataset, own))
-            cell = task.resolve_cell(on_dataset, dataset, scale, root, paper)
-            cid = task.cell_id(cell)
-            plan.cells[cid] = cell
-            table_plan.cells[index][dataset] = cid
+            for key, split_cell in split_cells(on_dataset, dataset, paper_splits, scale):
+                if paper_splits is not None:
+                    _refuse(where, place, task.cell_problem(split_cell, {**own, "split": split_cell["split"]}))
+                cell = task.resolve_cell(split_cell, dataset, scale, root, paper)
+                cid = task.cell_id(cell)
+                plan.cells[cid] = cell
+                table_plan.cells[index][key] = cid
     return table_plan
 
 

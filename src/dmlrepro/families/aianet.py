@@ -33,7 +33,8 @@ from dmlrepro.tasks.family import ModelFamily, register_family
 MODELS = ("aianet",)
 #: Cell keys the AiA-Net trainer reads.
 READ_KEYS = frozenset({"model", "backbone", "attention", "aia", "reduction", "c_prime", "stages",
-                       "part_extractor", "part_regions", "embedding_dim", "loss", "triplet_margin"})
+                       "part_extractor", "part_regions", "embedding_dim", "loss", "triplet_margin",
+                       "split"})  # split: the plan refuses it off CUHK03 vanilla (tables/splits.py)
 BACKBONES = ("googlenet", "googlenet_bn", "resnet50")
 #: Attention kinds and the hyper-parameters each reads (Table 1; SE and NL read r, Sec. 5.2.2).
 ATTENTION_READS: dict[str, tuple[str, ...]] = {
@@ -173,6 +174,8 @@ class AiANetFamily(ModelFamily):
         }
         if "triplet" not in loss:
             cell.pop("triplet_margin")
+        if paper_cell.get("split"):  # vanilla split k; split 0 names none (its id as before splits)
+            cell["split"] = int(paper_cell["split"])
         return cell
 
     def cell_id(self, cell: dict) -> str:
@@ -188,6 +191,8 @@ class AiANetFamily(ModelFamily):
         if model.get("stages"):
             parts.append("st" + "".join(str(s) for s in model["stages"]))
         parts.append("fap" if model["part_extractor"] else "fa")
+        if cell.get("split"):
+            parts.append(f"split{cell['split']}")
         return "-".join(parts + [cell_hash(cell)])
 
     def validate_cell(self, cell: dict) -> None:

@@ -20,6 +20,9 @@ class Measurement:
     deviations: list[str] = field(default_factory=list)
     devices: set[str] = field(default_factory=set)
     hosts: set[str] = field(default_factory=set)
+    #: (splits averaged per seed, the paper's split count) of a `mean_over_splits` column
+    #: (dmlrepro.tables.splits); None for a column of one run per seed
+    splits: tuple[int, int] | None = None
 
     @property
     def n(self) -> int:
@@ -117,6 +120,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
     from dmlrepro.plan import trained_on
     from dmlrepro.specs.paper_spec import RESOURCE_METRICS
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
+    from dmlrepro.tables.splits import split_deviation, split_runs
 
     table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
     table.literals = _literals(table_plan.table_id, table_plan.paper, spec_path)
@@ -128,6 +132,8 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                 continue
             measurement = Measurement([])
             sources = [Path(resource_path(by_dataset[key]))] if key == "" else [Path(result_path(by_dataset[key], seed)) for seed in seeds]
+            runs = split_runs(table_plan.spec, column, by_dataset, key, seeds, result_path) if key else None
+            sources = runs.sources if runs is not None else sources
             for source in sources:
                 record = _read(source)
                 if key == "":
@@ -160,6 +166,9 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
                 if isinstance(provenance.get("reused_weights"), dict):
                     table.reused_weights.add(_reused_line(provenance["reused_weights"]))
                 table.nondeterministic_ops.update(str(op) for op in provenance.get("nondeterministic_ops") or [])
+            if runs is not None:  # one value per seed: the mean over its splits
+                measurement.values, measurement.splits = runs.fold(measurement.values), (runs.ran, runs.paper_splits)
+                measurement.deviations += [d for d in [split_deviation(runs.ran, runs.paper_splits)] if d]
             table.cells[(row_index, column["id"])] = measurement
         _mean_columns(table, row_index)
     return table

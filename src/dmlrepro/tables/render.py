@@ -59,6 +59,10 @@ def caption(table: MeasuredTable) -> str:
                             for (_, cid) in table.cells if cid == c["id"])
     if table.data:
         lines.append(f"Data: {'; '.join(sorted(table.data))}.")
+    split_counts = sorted({m.splits for m in table.cells.values() if m.splits})
+    if split_counts:  # dmlrepro.tables.splits
+        lines.append("Columns the paper averages over splits: each seed's value is the mean of one training run per split ("
+                     + "; ".join(f"{ran} of the paper's {n} splits ran" for ran, n in split_counts) + ").")
     if metrics & RESOURCE_METRICS:
         lines.append("Resource columns are measured at the paper's architecture and input size at every scale.")
     if spec.get("compare_as_ratio_to"):

@@ -38,6 +38,9 @@ class Task(ABC):
     name: str = ""
     #: datasets (schema names) this task reads
     datasets: tuple[str, ...] = ()
+    #: datasets evaluated over numbered splits → their count (CUHK03 vanilla: 20); a cell's
+    #: `split` selects one, a column's `mean_over_splits` averages them (dmlrepro.tables.splits)
+    split_datasets: dict[str, int] = {}
     #: the model of a row that names none
     default_model: str | None = None
     #: the family of a cell that names none (the cells written before families existed)

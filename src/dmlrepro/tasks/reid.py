@@ -12,25 +12,41 @@ from dmlrepro.tasks.registry import register_task
 
 #: AiA-Net's further image datasets (002_e585b7ac4801a221.txt, Sec. 5.1) → (loader of
 #: dmlrepro.data.reid_extra, its options, generator variant).  CUHK03's vanilla protocol reads
-#: split 0 of the 20 (`split_id`); detected and labeled boxes train different cells.
+#: split 0 of the 20 (`split_id`) unless the cell names its `split` (SPLIT_DATASETS); detected
+#: and labeled boxes train different cells.
 EXTRA_DATASETS: dict[str, tuple[str, dict, str]] = {
     "cuhk03": ("cuhk03_classic", {"boxes": "detected", "split_id": 0}, "cuhk03_classic"),
     "cuhk03_labeled": ("cuhk03_classic", {"boxes": "labeled", "split_id": 0}, "cuhk03_classic"),
     "msmt17": ("msmt17", {}, "msmt17"),
     "cuhk01": ("cuhk01", {"split_id": 0}, "cuhk01"),
 }
+#: Datasets with numbered splits a cell selects (`split`) → their count: CUHK03's 20 vanilla
+#: splits (002_e585b7ac4801a221.txt Sec. 5.1; dmlrepro.data.reid_extra.cuhk03_classic.NUM_SPLITS).
+SPLIT_DATASETS: dict[str, int] = {"cuhk03": 20, "cuhk03_labeled": 20}
 
 
-def load_reid_data(dataset: str, root: str | Path):
-    """The `ReIDDataset` of a re-ID dataset name (a dmlrepro.data loader, or an extra one)."""
+def load_reid_data(dataset: str, root: str | Path, split: int = 0):
+    """The `ReIDDataset` of a re-ID dataset name (a dmlrepro.data loader, or an extra one);
+    `split` selects a split of a dataset of SPLIT_DATASETS."""
+    if split and dataset not in SPLIT_DATASETS:
+        from dmlrepro.errors import UserError
+
+        raise UserError(f"split: {split!r} on dataset {dataset}, which has no splits "
+                        f"({', '.join(SPLIT_DATASETS)} have); remove it from the cell")
     if dataset in EXTRA_DATASETS:
         from dmlrepro.data.reid_extra import build_extra_dataset
 
         loader, options, _ = EXTRA_DATASETS[dataset]
-        return build_extra_dataset(loader, root, **options)
+        return build_extra_dataset(loader, root, **{**options, **({"split_id": split} if split else {})})
     from dmlrepro.data import build_reid_dataset, cuhk03np_labeled  # noqa: F401  (registers it)
 
     return build_reid_dataset(dataset, root)
+
+
+def load_cell_data(cell: dict):
+    """The `ReIDDataset` a resolved cell trains and evaluates on: its dataset, data root and
+    split (split 0 where the cell names none)."""
+    return load_reid_data(cell["dataset"], cell["data_root"], cell.get("split", 0))
 
 
 def make_extra_data(dataset: str, out: Path, seed: int, sizes: dict) -> Path:
@@ -52,6 +68,7 @@ class ReIDTask(Task):
     datasets = ("market1501", "dukemtmc", "cuhk03np", "cuhk03np_labeled") + tuple(EXTRA_DATASETS)
     default_model = "pcb"
     default_family = "pcb"
+    split_datasets = SPLIT_DATASETS
 
     def make_data(self, dataset: str, out: Path, seed: int, sizes: dict) -> Path:
         from dmlrepro.data.synthetic import generate_reid_dataset

@@ -131,14 +131,14 @@ def aianet_parts(cell: dict, device: torch.device, load_pretrained: bool, num_wo
     """The engine parts of an AiA-Net cell; `data` (default: the cell's re-ID dataset) needs
     `train`, `num_train_pids` and `summary()`; `evaluate(model, data, cell, device, batch_size)`
     defaults to the image protocols (AiA-Net-V passes its frame data and tracklet evaluation)."""
-    from dmlrepro.tasks.reid import load_reid_data
+    from dmlrepro.tasks.reid import load_cell_data
     from dmlrepro.training.aianet_eval import evaluate_protocols
 
     training = cell["training"]
     check_sampler(training, f"training preset of aianet ({cell['scale']})")
     evaluate_fn = evaluate or evaluate_protocols
     if data is None:
-        data = load_reid_data(cell["dataset"], cell["data_root"])
+        data = load_cell_data(cell)
     log.info("%s", data.summary())
     from dmlrepro.families.aianet import protocols_for
 

@@ -153,8 +153,8 @@ def read_torchreid_splits(layout: ExtraLayout, root: Path, path: Path, image_dir
     if not isinstance(splits, list) or not splits:
         layout.fail(root, path, "split file must be a non-empty json list of splits")
     if isinstance(split_id, bool) or not isinstance(split_id, int) or not 0 <= split_id < len(splits):
-        layout.fail(root, path, f"split_id {split_id!r} is out of range 0..{len(splits) - 1}",
-                    f"choose a split_id in 0..{len(splits) - 1}")
+        layout.fail(root, path, f"split_id {split_id!r} is out of range 0..{len(splits) - 1} "
+                                f"(the file has {len(splits)} splits)", f"choose a split_id in 0..{len(splits) - 1}")
     split = splits[split_id]
     out: dict[str, list[Item]] = {}
     for key in ("train", "query", "gallery"):

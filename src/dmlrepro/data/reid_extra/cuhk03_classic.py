@@ -35,6 +35,9 @@ from dmlrepro.data.reid_extra.common import (
 from dmlrepro.data.reid_extra.registry import register_extra_dataset
 
 BOXES = ("detected", "labeled")
+#: the vanilla protocol's splits (Sec. 5.1: "20 splits"; ``testsets`` of cuhk-03.mat); a cell's
+#: ``split`` selects one (dmlrepro.tasks.reid.SPLIT_DATASETS, dmlrepro.tables.splits)
+NUM_SPLITS = 20
 RAW_MAT = "cuhk03_release/cuhk-03.mat"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -51,7 +54,9 @@ CUHK03_CLASSIC = ExtraLayout(
 @register_extra_dataset("cuhk03_classic")
 def cuhk03_classic(root: str | Path, boxes: str = "detected", split_id: int = 0) -> ReIDDataset:
     """Vanilla-protocol split ``split_id`` (0-19) of CUHK03 with ``boxes`` (``detected`` or
-    ``labeled``) from the data root ``root`` (or the ``cuhk03`` folder itself)."""
+    ``labeled``) from the data root ``root`` (or the ``cuhk03`` folder itself): its training
+    identities (relabelled 0..n-1) and its test identities as query = gallery.  A ``split_id``
+    the split file does not have is a one-line error naming the file and its number of splits."""
     root = Path(root).expanduser()
     if boxes not in BOXES:
         CUHK03_CLASSIC.fail(root, root, f"unknown boxes {boxes!r}", f"choose boxes from {', '.join(BOXES)}")

@@ -48,13 +48,13 @@ import scipy.io
 from dmlrepro.data import synthetic as reid_synthetic
 from dmlrepro.data.reid_extra.common import GENERATOR_MODULE
 from dmlrepro.data.reid_extra.cuhk01 import CUHK01
-from dmlrepro.data.reid_extra.cuhk03_classic import CUHK03_CLASSIC
+from dmlrepro.data.reid_extra.cuhk03_classic import CUHK03_CLASSIC, NUM_SPLITS as CUHK03_NUM_SPLITS
 from dmlrepro.data.reid_extra.mars import MARS
 from dmlrepro.data.reid_extra.msmt17 import MSMT17
 from dmlrepro.errors import UserError
 
 GENERATOR_VERSION = 1
-NUM_CLASSIC_SPLITS = 20
+NUM_CLASSIC_SPLITS = CUHK03_NUM_SPLITS  # the vanilla protocol's 20
 CAMERA_PAIRS = 5
 IMAGES_PER_VIEW = 3  # of the 5 slots per view the release has
 
