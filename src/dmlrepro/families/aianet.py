@@ -35,7 +35,13 @@ MODELS = ("aianet",)
 READ_KEYS = frozenset({"model", "backbone", "attention", "aia", "reduction", "c_prime", "stages",
                        "part_extractor", "part_regions", "embedding_dim", "loss", "triplet_margin",
                        "split"})  # split: the plan refuses it off CUHK03 vanilla (tables/splits.py)
-BACKBONES = ("googlenet", "googlenet_bn", "resnet50")
+#: googlenet(_bn): the paper's BN-GoogLeNet; resnet50 (Table 2); densenet121, mobilenet_v2,
+#: shufflenet_v2: torchvision's networks of Sec. 5.6 / Fig. 11 (dmlrepro.models.torchvision_backbones,
+#: where their Blk 1-4 end), shaped by the preset's entry of the same name.
+BACKBONES = ("googlenet", "googlenet_bn", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2")
+#: Preset keys that shape one backbone only: a cell keeps its own backbone's, so that the cells of
+#: the other backbones do not change with them.
+BACKBONE_PRESET_KEYS = ("densenet121", "mobilenet_v2", "shufflenet_v2")
 #: Attention kinds and the hyper-parameters each reads (Table 1; SE and NL read r, Sec. 5.2.2).
 ATTENTION_READS: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -158,6 +164,9 @@ class AiANetFamily(ModelFamily):
             model["part_regions"] = int(paper_cell.get("part_regions", 4))
         loss = {k: float(v) for k, v in sorted(paper_cell.get("loss", {"triplet": 1.0, "cross_entropy": 1.0}).items())}
         training = training_preset(paper, scale, "aianet_preset.schema.yaml", task=self.task)
+        for key in BACKBONE_PRESET_KEYS:
+            if key != model["backbone"]:
+                training.pop(key, None)
         if training["backbone"]["pretrained"] == "torchvision":
             training["backbone"]["variant"] = "torchvision"
         cell = {

@@ -30,6 +30,11 @@ separately" (Sec. 4.4).  In eval mode the test feature is f = [f_a/‖f_a‖, f_
 With a ResNet-50 backbone its four residual stages play the role of Blk 1–4 (the paper's ResNet
 rows are in its supplement, which is not available): the parts are cut from layer2's output and
 each stream copies layer3 and layer4.
+
+DenseNet-121, MobileNet-V2 and ShuffleNet-V2 (Sec. 5.6, Fig. 11) are torchvision's networks cut into
+four blocks with the output strides of BN-GoogLeNet's (8, 16, 32, 32); where each block ends is in
+``dmlrepro.models.torchvision_backbones``.  The part extractor applies to them unchanged (parts cut
+from Blk 2's output, each stream a copy of Blk 3 and Blk 4).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from torch.nn import functional as F
 from dmlrepro.attention import build_attention, get_attention_class
 from dmlrepro.models.googlenet_bn import GoogLeNetBN
 from dmlrepro.models.resnet import PretrainedWeightsError, ResNetBackbone, load_imagenet_weights
+from dmlrepro.models.torchvision_backbones import TORCHVISION_BACKBONES, build_torchvision_backbone
 
 #: AiA-Net's attentions that come with and without the inner attention (Table 1): the registry
 #: holds ``lin`` (without AiA, Fig. 4) and ``lin_aia`` (with AiA, Fig. 1), and so on.
@@ -56,11 +62,12 @@ AIA_ATTENTIONS = ("lin", "sop", "gau")
 REGISTRY_ALIASES = {"nl": "nonlocal"}
 #: Attentions of AiA-Net's tables that read the reduction factor r (Sec. 4.4; Table 3 for SE, NL).
 REDUCTION_ATTENTIONS = ("lin", "sop", "gau", "nonlinear_v1", "nonlinear_v2", "se", "nl", "nonlocal")
-BACKBONES = ("googlenet_bn", "googlenet", "resnet50")
+BACKBONES = ("googlenet_bn", "googlenet", "resnet50", *TORCHVISION_BACKBONES)
 
 
 class Backbone(Protocol):
-    """What AiA-Net needs of a backbone (:class:`GoogLeNetBN`, :class:`ResNetBackbone`)."""
+    """What AiA-Net needs of a backbone (:class:`GoogLeNetBN`, :class:`ResNetBackbone`, the
+    torchvision backbones of ``dmlrepro.models.torchvision_backbones``)."""
 
     stage_channels: tuple[int, ...]
 
@@ -289,6 +296,8 @@ def build_backbone(cell: Mapping[str, Any]) -> GoogLeNetBN | ResNetBackbone:
     BN-GoogLeNet only with ``variant="torchvision"``, since no public weights of the code's network
     exist), ``torchvision`` (torchvision's ImageNet GoogLeNet mapped onto the torchvision variant,
     ``dmlrepro.models.googlenet_torchvision``) or a path to a state dict of this backbone.
+    DenseNet-121, MobileNet-V2, ShuffleNet-V2: ``imagenet`` and ``torchvision`` both load
+    torchvision's IMAGENET1K_V1 weights of the network, a path a torchvision-layout state dict of it.
     """
     name = cell.get("backbone", "googlenet_bn")
     kwargs = dict(cell.get("backbone_kwargs") or {})
@@ -297,10 +306,17 @@ def build_backbone(cell: Mapping[str, Any]) -> GoogLeNetBN | ResNetBackbone:
     elif name == "resnet50":
         kwargs.setdefault("last_stride", 2)  # torchvision / deep-person-reid default; the paper says nothing
         backbone = ResNetBackbone(**kwargs)
+    elif name in TORCHVISION_BACKBONES:
+        backbone = build_torchvision_backbone(name, **kwargs)  # type: ignore[assignment]
     else:
         raise ValueError(f"backbone: unknown {name!r}; choose one of {BACKBONES}")
     pretrained = cell.get("pretrained") or "none"
     if pretrained == "none":
+        return backbone
+    if name in TORCHVISION_BACKBONES:
+        from dmlrepro.models.torchvision_backbones import load_imagenet_weights as load_torchvision_weights
+
+        load_torchvision_weights(backbone, "imagenet" if pretrained == "torchvision" else pretrained)  # type: ignore[arg-type]
         return backbone
     if isinstance(backbone, ResNetBackbone):
         load_imagenet_weights(backbone, "imagenet" if pretrained == "torchvision" else pretrained)
@@ -328,7 +344,8 @@ def build_aianet(cell: Mapping[str, Any], num_classes: int) -> AiANet:
     """AiA-Net from paper-spec cell keys.
 
     Keys (defaults in brackets): ``model`` [aianet]; ``backbone`` [googlenet_bn] (``googlenet`` is
-    the spec's name for it; ``resnet50``), ``backbone_kwargs``, ``pretrained`` [none];
+    the spec's name for it; ``resnet50``, ``densenet121``, ``mobilenet_v2``, ``shufflenet_v2``),
+    ``backbone_kwargs``, ``pretrained`` [none];
     ``attention`` [none], ``aia`` [true], ``reduction`` (r), ``c_prime`` (c'), ``attention_kwargs``;
     ``stages`` (required with an attention: the paper's p1–p4); ``part_extractor`` [true],
     ``part_regions`` (T) [4], ``part_stage`` [2]; ``embedding_dim`` [1024] is the test feature

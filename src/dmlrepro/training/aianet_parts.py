@@ -9,7 +9,9 @@ engine (`dmlrepro.training.engine`).
 * batches: the P x K identity sampler (`dmlrepro.data.samplers.identity_sampler`), P =
   `identities_per_batch`, K = `images_per_identity`, P*K = 64 at paper scale, a function of
   (seed, epoch) alone;
-* model: `dmlrepro.models.aianet.build_aianet` on the preset's BN-GoogLeNet (`backbone`);
+* model: `dmlrepro.models.aianet.build_aianet` on the preset's BN-GoogLeNet (`backbone`), or the
+  preset's shape of the cell's other backbone (`resnet`; `densenet121`, `mobilenet_v2`,
+  `shufflenet_v2` of Sec. 5.6 / Fig. 11, `dmlrepro.models.torchvision_backbones`);
 * loss: "we pose the ranking task and classification task in both the appearance and part
   feature extractors separately" — the triplet loss of Eq. 18 (one hard positive and 5 hard
   negatives per anchor, margin tau from the cell) and the cross-entropy of Eq. 19 on f_a and on
@@ -57,24 +59,38 @@ def model_config(cell: dict) -> dict:
     config = dict(cell["model"])
     if config.get("backbone", "googlenet") in ("googlenet", "googlenet_bn"):
         config["backbone_kwargs"] = {"variant": backbone["variant"], "width_divisor": backbone["width_divisor"]}
-    else:  # resnet50 (Table 2)
+    elif config["backbone"] == "resnet50":  # Table 2
         config["backbone_kwargs"] = {"blocks": tuple(cell["training"]["resnet"]["blocks"]),
                                      "width": cell["training"]["resnet"]["width"]}
+    else:  # densenet121, mobilenet_v2, shufflenet_v2 (Sec. 5.6, Fig. 11): the preset's shape of it
+        shape = cell["training"].get(config["backbone"])
+        if shape is None:
+            raise UserError(f"config/presets/aianet.yaml ({cell['scale']}): no `{config['backbone']}:` entry (the "
+                            f"shape of backbone {config['backbone']}); add one as the paper preset has")
+        config["backbone_kwargs"] = {k: tuple(v) if isinstance(v, list) else v for k, v in shape.items()}
     config["pretrained"] = backbone["pretrained"]
     return config
 
 
 def build_model(cell: dict, num_classes: int, load_pretrained: bool) -> AiANet:
     """The cell's AiA-Net; on a thin backbone (width_divisor > 1: smoke, tiny) an r that does not
-    divide a block's channels reduces to ⌊C / r⌋ (`dmlrepro.attention.aia_base.rounded_reduction`)."""
+    divide a block's channels reduces to ⌊C / r⌋ (`dmlrepro.attention.aia_base.rounded_reduction`),
+    and so it does on the torchvision backbones of Fig. 11 at every scale (ShuffleNet-V2's Blk 1 has
+    116 channels, which CUHK03's r = 8 does not divide: c̄ = 14; the paper does not say).  A
+    torchvision backbone refuses an input side below its output stride (32) in one line."""
     import contextlib
 
     from dmlrepro.attention.aia_base import rounded_reduction
+    from dmlrepro.models.torchvision_backbones import TORCHVISION_BACKBONES, check_input_size
 
     config = model_config(cell)
     if not load_pretrained:
         config["pretrained"] = "none"
-    thin = cell["training"]["backbone"]["width_divisor"] > 1
+    torchvision_backbone = config.get("backbone") in TORCHVISION_BACKBONES
+    if torchvision_backbone:
+        check_input_size(config["backbone"], cell["training"]["input_size"],
+                         f"config/presets/aianet.yaml ({cell.get('scale')})")
+    thin = cell["training"]["backbone"]["width_divisor"] > 1 or torchvision_backbone
     with rounded_reduction() if thin else contextlib.nullcontext():
         return build_aianet(config, num_classes)
 
