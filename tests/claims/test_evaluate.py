@@ -154,3 +154,14 @@ def test_combine_order():
     assert combine([SUPPORTED, "inconclusive (interval ±0.40)", "inconclusive (interval ±1.20)"]) == \
         "inconclusive (interval ±1.20)"
     assert combine([SUPPORTED, SUPPORTED]) == SUPPORTED
+
+
+def test_a_dash_in_a_quoted_row_does_not_decide_the_claim():
+    # Q prints a number on R-1 and a dash on mAP: the mAP comparison is listed, not decisive.
+    table = _table({"A": {"m.rank1": [70.0, 71.0, 72.0], "m.map": [60.0, 61.0, 62.0]},
+                    "Q": {"m.rank1": [50.0], "m.map": None}}, reported_only=("Q",))
+    result = evaluate_claim(_claim(than=["Q"]), table)
+    assert [c.verdict for c in result.comparisons] == [SUPPORTED, "not computed (the paper prints no number for the quoted row)"]
+    assert result.verdict == SUPPORTED
+    only_dash = evaluate_claim(_claim(than=["Q"], columns=["m.map"]), table)
+    assert only_dash.category == NOT_COMPUTED

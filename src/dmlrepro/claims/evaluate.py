@@ -25,7 +25,9 @@ with its printed number, the same for every seed.  Verdict of one comparison, fi
    freedom): above 0 `supported`, below 0 `contradicted`, else `inconclusive (interval ±h)`.
 
 A claim's verdict combines its comparisons: not computed if any is, else not comparable if any
-is, else contradicted if any is, else supported if all are, else inconclusive (largest half-width).
+is, else contradicted if any is, else supported if all are, else inconclusive (largest half-width);
+a comparison against a quoted row that prints a dash in the column (MHDML Table 2's R@1000 of
+RLL-H) is listed but left out of the combination, unless every comparison is one.
 Independently, `paper` says whether the paper's own printed numbers bear the claim out (every
 reported difference strictly positive in the claimed direction).
 """
@@ -107,8 +109,16 @@ def sign_verdict(difference: float) -> str:
     return f"{INCONCLUSIVE} (equal costs)"
 
 
+#: The verdict of a comparison against a quoted row that prints a dash in the column.
+NO_PRINTED_NUMBER = f"{NOT_COMPUTED} (the paper prints no number for the quoted row)"
+
+
 def combine(verdicts: list[str]) -> str:
-    """A claim's verdict from its comparisons' (module docstring)."""
+    """A claim's verdict from its comparisons' (module docstring).  A comparison against a quoted
+    row that prints a dash has nothing to compare: it is listed but does not decide the claim,
+    unless every comparison is one."""
+    decisive = [v for v in verdicts if v != NO_PRINTED_NUMBER]
+    verdicts = decisive or verdicts
     cats = [category(v) for v in verdicts]
     for name in (NOT_COMPUTED, NOT_COMPARABLE, CONTRADICTED):
         if name in cats:
@@ -219,7 +229,7 @@ def _compare(table, a: str, b: str, columns: list[str], sign: int) -> Comparison
         missing = [s.name for s in (left, right) if not s.computed]
         return Comparison(label, f"{NOT_COMPUTED} ({', '.join(missing)} not regenerated)", reported)
     if (left.reported_only or right.reported_only) and (left.reported if left.reported_only else right.reported) is None:
-        return Comparison(label, f"{NOT_COMPUTED} (the paper prints no number for the quoted row)", reported)
+        return Comparison(label, NO_PRINTED_NUMBER, reported)
     n = min(x for x in (left.n, right.n) if x is not None)
     differences = [sign * (x - y) for x, y in zip(left.values(n), right.values(n))]
     interval = paired_interval(differences)
