@@ -48,3 +48,10 @@ def test_rows_average_the_seeds_and_show_what_each_variant_moves():
 
 def test_nothing_re_measured_is_no_section():
     assert retrieval_section(_table_html, {"table1": _table()}, {"results": []}, {}) == ""
+
+
+def test_row_labels_keep_their_printed_inline_markup_only():
+    from dmlrepro.report.html import _e_markup
+
+    assert _e_markup("Clustering <sup>64</sup> [40]") == "Clustering <sup>64</sup> [40]"
+    assert _e_markup("Zhao <i>et al.</i> <script>x</script>") == "Zhao <i>et al.</i> &lt;script&gt;x&lt;/script&gt;"

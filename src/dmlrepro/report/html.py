@@ -131,12 +131,19 @@ def _summary(diffs: dict[str, list[dict]], claims: list[ClaimResult], checks: li
     return "<h2 id='summary'>Summary</h2>" + _table_html(["", "count"], body) + note
 
 
+def _e_markup(text) -> str:
+    """Escaped, except the inline tags the papers' row labels carry as printed (<sup>64</sup>, <i>et al.</i>)."""
+    import re
+
+    return re.sub(r"&lt;(/?)(sup|sub|i|b)&gt;", r"<\1\2>", _e(text))
+
+
 def _regenerated_grid(table) -> str:
     from dmlrepro.tables.render import caption, grid
 
     headers, body = grid(table)
     return (f"<div class='caption'>{_e(caption(table))}</div>"
-            + _table_html(headers, [[_e(c) for c in line] for line in body]))
+            + _table_html(headers, [[_e_markup(c) for c in line] for line in body]))
 
 
 DIFF_FIELDS = ("row", "column", "status", "reported", "measured", "std", "n_seeds", "ci95_low", "ci95_high",
