@@ -202,7 +202,9 @@ def test_targets_include_tables_papers_and_figures(plan):
 def test_scale_changes_cell_ids(plan, tmp_path):
     paper = build_plan({**BASE, "scale": "paper", "data_root": str(tmp_path)})
     assert not set(paper.cells) & set(plan.cells)
-    assert len(paper.cells) == len(plan.cells)
+    # smoke runs the first max_splits of a column averaged over splits (AiA-Net Table 9), paper all
+    cap = plan.scale["max_splits"]
+    assert len([c for c in paper.cells.values() if c.get("split", 0) < cap]) == len(plan.cells)
 
 
 @pytest.mark.parametrize(
