@@ -47,8 +47,12 @@ def draw(manifest: dict, device: str | None = None):
                              yerr=errors if any(errors) else None, capsize=3)
             axis.bar_label(drawn, labels=[f"{h:.1f}" for h in heights], fontsize=7, padding=2)
         axis.set_xticks(range(len(groups)))
-        axis.set_xticklabels([dataset_name(d) + (f"\n{panel['x']['key']} = {x_label(x)}" if x is not None else "")
-                              for d, x in groups], fontsize=8)
+        if panel.get("x") and len(panel["datasets"]) == 1:  # AiA-Net Fig. 11: the x values, the rest once below
+            axis.set_xticklabels([x_label(x) for _, x in groups], fontsize=8, rotation=15)
+            axis.set_xlabel(f"{panel['x']['key']} ({dataset_name(panel['datasets'][0])})", fontsize=8)
+        else:
+            axis.set_xticklabels([dataset_name(d) + (f"\n{panel['x']['key']} = {x_label(x)}" if x is not None else "")
+                                  for d, x in groups], fontsize=8)
         axis.set_ylabel(metric_name(panel["metric"]))
         top = max([b["mean"] + b["std"] for b in bars if b["panel"] == panel.get("panel")] + [1.0])
         axis.set_ylim(0, top * 1.3)  # room for the printed values and the legend above the bars
@@ -59,8 +63,9 @@ def draw(manifest: dict, device: str | None = None):
     cells = [read_record(manifest, "", point["metrics"][0]).get("cell")
              for panel in panels for series in panel["series"] for point in series["points"]]
     set_title(figure, manifest, cells, quantitative=True)
+    metric_of = {panel.get("panel"): panel["metric"] for panel in panels}  # each bar's own panel's metric
     summary = [f"{b['panel'] or '-'} {b['series']} {b['dataset']} {'' if b['x'] is None else b['x']} "
-               f"{manifest['panels'][0]['metric']} = {b['mean']:.2f} (n = {len(b['values'])}, {b['cell']})" for b in bars]
+               f"{metric_of[b['panel']]} = {b['mean']:.2f} (n = {len(b['values'])}, {b['cell']})" for b in bars]
     return figure, summary
 
 
