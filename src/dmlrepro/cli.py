@@ -50,7 +50,10 @@ def cmd_train_cell(args: argparse.Namespace) -> None:
         threads=args.threads, num_workers=args.num_workers, eval_batch_size=args.eval_batch_size,
         progress=not args.no_progress, progress_file=progress, reuse_weights=args.reuse_weights,
     )
-    print(json.dumps(record["metrics"]))
+    if record.get("diverged"):  # recorded as the seed's result (training/divergence.py)
+        print(f"not computed: {record['diverged']['message']} (recorded in {Path(args.out_dir) / 'metrics.json'})")
+    else:
+        print(json.dumps(record["metrics"]))
 
 
 def cmd_make_data(args: argparse.Namespace) -> None:

@@ -66,7 +66,7 @@ def test_table1_keeps_reported_only_rows_and_shows_deltas(tmp_path, plan):
     assert rpp and {r["verdict"] for r in computed if r["row"] not in rpp} == {plain + "reduced dim 64 (paper 256)"}
     # the RPP phases only matter to PCB-RPP rows
     assert {r["verdict"] for r in computed if r["row"] in rpp} == {
-        plain + "7 PCB epochs before RPP (paper 40); 2 RPP classifier-only epochs (paper 10); reduced dim 64 (paper 256)"}
+        plain + "12 PCB epochs before RPP (paper 40); 2 RPP classifier-only epochs (paper 10); reduced dim 64 (paper 256)"}
     assert {r["verdict"] for r in rows if r["status"] == "reported-only"} == {NOT_COMPUTED}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -64,10 +65,31 @@ def test_pcb_rpp_runs_its_two_stage_schedule(tiny_cell, tmp_path):
     assert [h["phase"] for h in record["history"]] == ["pcb", "rpp_classifier", "rpp_finetune"]
 
 
-def test_nan_loss_stops_naming_epoch_and_iteration(tiny_cell, tmp_path):
+def test_a_nan_loss_is_recorded_as_the_seeds_result_without_metrics_or_weights(tiny_cell, tmp_path):
+    import torch
+
+    from dmlrepro.training.divergence import DivergedRunError, describe, require_weights
+
     cell = tiny_cell(attention="none")
     cell["training"]["optimizer"] = {**cell["training"]["optimizer"], "lr": 1e30}
     cell["training"]["grad_clip_norm"] = None
-    with pytest.raises(TrainingDiverged, match=r"at epoch \d+, iteration \d+"):
-        run(cell, tmp_path)
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    record = run(cell, tmp_path)
+    entry = record["diverged"]
+    assert entry["epoch"] >= 1 and entry["iteration"] >= 1 and entry["loss"] in ("nan", "inf", "-inf")
+    assert re.search(r"at epoch \d+, iteration \d+", entry["message"]) and entry["phase"] == "pcb"
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["metrics"] == {} and on_disk["diverged"] == entry and on_disk["provenance"]["wall_time_s"] > 0
+    assert len(on_disk["history"]) == entry["epoch"] - 1  # the epochs that finished
+    state = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
+    assert "model" not in state and state["diverged"] == entry
+    assert not (tmp_path / "run-ckpt" / engine.COMPLETED_NAME).exists()  # no finished weights
+    assert describe(on_disk).startswith(f"seed 0 diverged at epoch {entry['epoch']}, iteration {entry['iteration']}")
+    with pytest.raises(DivergedRunError, match="has no trained weights"):
+        require_weights(state, tmp_path / "run" / "model.pt")
+    # Deterministic: the rerun diverges at the same step.
+    assert run(cell, tmp_path)["diverged"] == entry
+
+
+def test_training_diverged_names_epoch_and_iteration():
+    error = TrainingDiverged("loss became nan at epoch 3, iteration 2; lower the lr", epoch=3, iteration=2, loss=float("nan"))
+    assert (error.epoch, error.iteration) == (3, 2) and "epoch 3, iteration 2" in str(error)

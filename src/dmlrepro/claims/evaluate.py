@@ -12,7 +12,8 @@ Each comparison pairs the runs by seed (A's seed s minus B's seed s; the measure
 list their values in the order of its seeds).  A row quoted from other work (reported only) enters
 with its printed number, the same for every seed.  Verdict of one comparison, first that applies:
 
-1. `not computed` — a cell of the comparison was not regenerated (or the paper prints a dash);
+1. `not computed` — a cell of the comparison was not regenerated, a run of it diverged
+   (training/divergence.py: named, with seed and epoch), or the paper prints a dash;
 2. `not comparable: <deviations>` — a cell did not run the paper's setting (synthetic data, smoke
    scale, ...: the deviations comparability.py names, as the table verdicts say); the measured
    mean difference is still shown, never called support;
@@ -190,6 +191,9 @@ class _Side:
         reported = [row["reported"].get(c) for c in columns]
         self.reported = None if any(v is None for v in reported) else statistics.fmean(reported)
         self.measurements = [table.cells.get((self.index, c)) for c in columns]
+        #: the runs of this side's cells that diverged (training/divergence.py)
+        self.diverged = [] if self.reported_only else [
+            line for c in columns for line in getattr(table, "diverged", {}).get((self.index, c), [])]
         self.computed = self.reported_only or all(m is not None for m in self.measurements)
 
     def values(self, n: int) -> list[float]:
@@ -225,6 +229,9 @@ def _compare(table, a: str, b: str, columns: list[str], sign: int) -> Comparison
     label = _label(spec, a, b, columns, sign)
     if left.reported_only and right.reported_only:
         return Comparison(label, f"{NOT_COMPUTED} (both rows are reported only)", reported)
+    diverged = [line for side in (left, right) for line in dict.fromkeys(side.diverged)]
+    if diverged:
+        return Comparison(label, f"{NOT_COMPUTED} (a run diverged: {'; '.join(diverged)})", reported)
     if not (left.computed and right.computed):
         missing = [s.name for s in (left, right) if not s.computed]
         return Comparison(label, f"{NOT_COMPUTED} ({', '.join(missing)} not regenerated)", reported)

@@ -93,6 +93,7 @@ def figure_table(figure_plan, paper_spec: dict, panel: str | None, scale: str, s
     """The plot as a MeasuredTable; `result_path(cell_id, seed)` gives a cell's metrics.json."""
     from dmlrepro.figures.manifest import point_protocol
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
+    from dmlrepro.training.divergence import describe, divergence_of
 
     figure = figure_plan.spec
     plot = plot_of(figure, panel)
@@ -106,8 +107,12 @@ def figure_table(figure_plan, paper_spec: dict, panel: str | None, scale: str, s
                 continue
             protocol = point_protocol(plot, column["x"]) if "x" in column else None
             measurement = Measurement([])
-            for seed in seeds:
-                record = json.loads(Path(result_path(cid, seed)).read_text())
+            records = [json.loads(Path(result_path(cid, seed)).read_text()) for seed in seeds]
+            diverged = [f"{cid}: {describe(record)}" for record in records if divergence_of(record)]
+            if diverged:  # training/divergence.py: no measurement, not the survivors' mean
+                table.diverged[(row_index, column["id"])] = diverged
+                continue
+            for record in records:
                 metrics = record["metrics"] if protocol is None else record["metrics"]["protocols"][protocol]
                 measurement.values.append(float(metrics[column["metric"]]))
                 provenance = record.get("provenance") or {}

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from dmlrepro.errors import UserError
 from dmlrepro.figures.manifest import model_path
 from dmlrepro.figures.plotting import PANEL_LETTERS, dataset_name, main_guard, set_title, subplots
+from dmlrepro.training.divergence import require_weights
 
 MEAN = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
 STD = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
@@ -33,6 +34,7 @@ def load_aianet_cell(path, device: str = "cpu"):
     from dmlrepro.training.aianet_parts import build_model
 
     state = torch.load(path, map_location=device, weights_only=False)
+    require_weights(state, path)  # a diverged run's model.pt has none (training/divergence.py)
     cell = state["cell"]
     if cell.get("family") not in ("aianet", "aianet_v"):
         raise UserError(f"{path}: not an AiA-Net cell (family {cell.get('family')!r}); this figure draws AiA-Net attention")

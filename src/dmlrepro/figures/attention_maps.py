@@ -25,6 +25,7 @@ from dmlrepro.data import build_reid_dataset, build_transforms  # noqa: E402
 from dmlrepro.data.image_dataset import ImageDataset  # noqa: E402
 from dmlrepro.errors import UserError  # noqa: E402
 from dmlrepro.models.build import build_reid_model  # noqa: E402
+from dmlrepro.training.divergence import require_weights  # noqa: E402
 
 #: Selected points as fractions of (height, width): head, chest, waist, knees.
 POINTS = ((0.15, 0.5), (0.35, 0.3), (0.55, 0.6), (0.8, 0.4))
@@ -38,6 +39,7 @@ FIGURE_OF = {"csalr": "Figure 4 needs a CSALR cell", "csa": "CSA Figure 5 needs 
 def load_trained(path: Path, attention: str = "csalr"):
     """(model in eval mode, cell) of a trained cell's model.pt whose attention is `attention`."""
     state = torch.load(path, map_location="cpu", weights_only=False)
+    require_weights(state, path)  # a diverged run's model.pt has none (training/divergence.py)
     cell = state["cell"]
     if cell["attention"] != attention:
         raise UserError(f"{path}: {FIGURE_OF[attention]}, this one has attention={cell['attention']!r}")

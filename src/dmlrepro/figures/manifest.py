@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlrepro.errors import UserError
+from dmlrepro.training.divergence import DivergedRunError, describe, divergence_of
 
 
 def figure_manifest(figure_plan, paper_spec: dict, scale: str, seeds: list[int], cell_dir: str) -> dict:
@@ -97,11 +98,15 @@ def _missing(manifest: dict, name: str, path: str) -> UserError:
 def read_record(manifest: dict, name: str, path: str) -> dict:
     """A cell's metrics.json; a one-line UserError naming the point when it is missing."""
     try:
-        return json.loads(Path(path).read_text())
+        record = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise _missing(manifest, name, path) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{name}: {path} is unreadable ({exc}); retrain the cell") from None
+    if divergence_of(record):  # training/divergence.py: a plotted point needs every seed's number
+        raise DivergedRunError(f"{name}: {path}: {describe(record)}, so the point has no number; lower the "
+                               "learning rate of its preset (a new cell)")
+    return record
 
 
 def final_values(manifest: dict, panel: dict, series: dict, point: dict) -> list[float]:

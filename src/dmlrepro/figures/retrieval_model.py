@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from dmlrepro.errors import UserError
+from dmlrepro.training.divergence import require_weights
 
 
 def load_retrieval_cell(path: Path, device: str = "cpu"):
@@ -17,6 +18,7 @@ def load_retrieval_cell(path: Path, device: str = "cpu"):
     from dmlrepro.training.determinism import resolve_device
 
     state = torch.load(path, map_location="cpu", weights_only=False)
+    require_weights(state, path)  # a diverged run's model.pt has none (training/divergence.py)
     cell = state.get("cell") or {}
     if cell.get("task") != "image_retrieval":
         raise UserError(f"{path}: not an image-retrieval cell (task {cell.get('task')!r}); "

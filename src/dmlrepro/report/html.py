@@ -122,6 +122,8 @@ def _summary(diffs: dict[str, list[dict]], claims: list[ClaimResult], checks: li
     numbers = [["numbers in the paper's tables", len([x for x in lines if x["reported"] not in ("", None)])],
                ["numbers regenerated (computed cells)", len(computed)]]
     numbers += [[f"&nbsp;&nbsp;{b}", buckets.get(b, 0)] for b in SUMMARY_BUCKETS]
+    numbers.append(["cells not computed: a run diverged (training/divergence.py)",
+                    sum(1 for line in lines if line["status"] == "diverged")])
     claim_rows = [["claims", len(claims)]] + [[f"&nbsp;&nbsp;{c}", claim_counts.get(c, 0)] for c in CATEGORIES]
     check_rows = [["consistency checks", len(checks)]] + [[f"&nbsp;&nbsp;{o}", check_counts.get(o, 0)]
                                                           for o in (AGREE, DISAGREE, UNVERIFIABLE)]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from dmlrepro.training.divergence import describe, divergence_of
+
 
 @dataclass
 class ReidEmbedding:
@@ -141,6 +143,8 @@ def embed_cell(model_path: Path, device: str = "cpu", batch_size: int = 128):
     """(embedding, None) of a cell's model.pt, or (None, why not)."""
     state = torch.load(model_path, map_location="cpu", weights_only=False)
     state["_path"] = Path(model_path)
+    if divergence_of(state):  # training/divergence.py: no weights to re-embed
+        return None, f"the run {describe(state)}; it has no weights"
     cell = state.get("cell") or {}
     family, task = cell.get("family"), cell.get("task")
     dev = torch.device(device)

@@ -74,6 +74,9 @@ class MeasuredTable:
     reused_weights: set[str] = field(default_factory=set)
     #: nondeterministic kernels that warned in any run (provenance `nondeterministic_ops`)
     nondeterministic_ops: set[str] = field(default_factory=set)
+    #: (row index, column id) → one line per run of the cell that diverged (training/divergence.py):
+    #: such a cell has no measurement, not a mean of the seeds that survived
+    diverged: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def deviations(self) -> list[str]:
         """Every deviation of any accuracy cell, in first-seen order."""
@@ -121,6 +124,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
     from dmlrepro.specs.paper_spec import RESOURCE_METRICS
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
     from dmlrepro.tables.splits import split_deviation, split_runs
+    from dmlrepro.training.divergence import describe, divergence_of
 
     table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
     table.literals = _literals(table_plan.table_id, table_plan.paper, spec_path)
@@ -134,8 +138,13 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
             sources = [Path(resource_path(by_dataset[key]))] if key == "" else [Path(result_path(by_dataset[key], seed)) for seed in seeds]
             runs = split_runs(table_plan.spec, column, by_dataset, key, seeds, result_path) if key else None
             sources = runs.sources if runs is not None else sources
-            for source in sources:
-                record = _read(source)
+            records = [(source, _read(source)) for source in sources]
+            diverged = [f"{source.parent.parent.name}: {describe(record)}" for source, record in records
+                        if key and divergence_of(record)]
+            if diverged:
+                table.diverged[(row_index, column["id"])] = diverged
+                continue
+            for source, record in records:
                 if key == "":
                     metric = resource_value(record, table_plan.spec["rows"][row_index], column, source)
                 else:
@@ -179,6 +188,10 @@ def _mean_columns(table: MeasuredTable, row_index: int) -> None:
     per seed, the mean of those columns' values (so its spread over seeds is that of the mean),
     with their deviations, devices and hosts."""
     for column in table.spec["columns"]:
+        diverged = [line for ref in column.get("mean_of", []) for line in table.diverged.get((row_index, ref), [])]
+        if diverged:
+            table.diverged[(row_index, column["id"])] = list(dict.fromkeys(diverged))
+            continue
         parts = [table.cells.get((row_index, ref)) for ref in column.get("mean_of", [])]
         if not parts or any(p is None for p in parts) or len({p.n for p in parts}) != 1:
             continue

@@ -2,11 +2,13 @@
 computed or not, times every column) with a status and a verdict.
 
 Status: `computed`; `reported-only` (a row quoting other work: never recomputed); `no trainer yet`
-(a row with a cell that the plan cannot compute for this column yet: plan.trainable).
+(a row with a cell that the plan cannot compute for this column yet: plan.trainable); `diverged`
+(a run of the cell, some seed, split or column it averages, diverged: training/divergence.py).
 
 Verdicts, decided in this order (the first that applies):
 
-1. `not computed` — the status is not `computed`; the line carries the reported value only.
+1. `not computed` — the status is not `computed`; the line carries the reported value only (for a
+   diverged cell: `not computed: <cell>: seed s diverged at epoch e, iteration i (...)`).
 2. `not reported by the paper` — the paper prints no number (a dash) here.
 3. Memory and speed (RATIO_METRICS) in a table with `compare_as_ratio_to` are compared as the
    row's ratio to the baseline row, measured against the paper's ratio:
@@ -44,6 +46,7 @@ from dmlrepro.tables.tolerance import Tolerance
 COMPUTED = "computed"
 REPORTED_ONLY = "reported-only"
 NO_TRAINER = "no trainer yet"
+DIVERGED = "diverged"
 
 NOT_COMPUTED = "not computed"
 NOT_REPORTED = "not reported by the paper"
@@ -99,6 +102,8 @@ def status_of(table: MeasuredTable, row_index: int, column_id: str) -> str:
     row = table.spec["rows"][row_index]
     if "cell" not in row:
         return REPORTED_ONLY
+    if (row_index, column_id) in table.diverged:
+        return DIVERGED
     return COMPUTED if (row_index, column_id) in table.cells else NO_TRAINER
 
 
@@ -141,6 +146,8 @@ def _diff_cell(table: MeasuredTable, base: int | None, row_index: int, row: dict
         "compared_as": None, "reported_compared": None, "measured_compared": None, "delta": None,
         "tolerance": None, "tolerance_rule": None, "verdict": NOT_COMPUTED, "measured_on": None, "scale": table.scale,
     }
+    if status == DIVERGED:
+        entry["verdict"] = f"{NOT_COMPUTED}: " + "; ".join(table.diverged[(row_index, column_id)])
     if measurement is None:
         return entry
     entry.update(measured=_r(measurement.mean), std=_r(measurement.std), n_seeds=measurement.n,

@@ -15,6 +15,7 @@ from dmlrepro.tables.diff import MIN_SEEDS_FOR_INTERVAL, diff_rows
 from dmlrepro.tables.tolerance import printed_decimals
 
 REPORTED_ONLY_MARK = "†"
+DIVERGED_MARK = "diverged"
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -86,6 +87,10 @@ def caption(table: MeasuredTable) -> str:
     if any((i, c["id"]) not in table.cells for i, row in enumerate(spec["rows"]) if "cell" in row
            for c in spec["columns"]):
         lines.append("(x) alone: the paper's number, not computed here (yet).")
+    if table.diverged:
+        runs = sorted({line for lines_ in table.diverged.values() for line in lines_})
+        lines.append(f"{DIVERGED_MARK}: not computed, a run of the cell diverged (its loss became NaN or infinite; "
+                     "recorded as the result, never averaged away): " + "; ".join(runs) + ".")
     if any("cell" not in row for row in spec["rows"]):
         lines.append(f"{REPORTED_ONLY_MARK} reported only: numbers the paper quotes from other work; not recomputed.")
     if table.commits or table.devices:
@@ -107,6 +112,9 @@ def grid(table: MeasuredTable) -> tuple[list[str], list[list[str]]]:
             digits = _digits(table, column)
             reported = row.get("reported", {}).get(column["id"])
             measured = table.cells.get((index, column["id"]))
+            if (index, column["id"]) in table.diverged:
+                cells.append(f"{DIVERGED_MARK} ({_fmt(reported, digits)})")
+                continue
             if measured is None:
                 cells.append(f"({_fmt(reported, digits)})")
                 continue

@@ -3,7 +3,7 @@
 What every task shares lives here: seeding and deterministic kernels (and a record of every kernel
 that ran without a deterministic implementation), a checkpoint after every epoch with the code
 version that wrote it and any extra state a task keeps (proxies, cluster assignments, a switched
-model phase), exact resume, a stop on a NaN loss, progress bars with ETA, provenance, and
+model phase), exact resume, a NaN loss recorded as the seed's result (divergence.py), progress bars with ETA, provenance, and
 `metrics.json` written last and atomically, so that a metrics file that exists is a complete
 result.  What differs by task or paper comes in as `TrainingParts`: the model, the loss step, the
 sampler, the optimizer and its parameter groups, the schedule, phases, callbacks and evaluation.
@@ -49,6 +49,7 @@ from dmlrepro.training.determinism import (
     seed_everything,
     set_deterministic,
 )
+from dmlrepro.training.divergence import DIVERGED
 from dmlrepro.training.provenance import code_version, git_state, provenance
 
 log = logging.getLogger("dmlrepro.train")
@@ -58,7 +59,13 @@ COMPLETED_NAME = "completed.json"
 
 
 class TrainingDiverged(UserError):
-    """The loss became NaN or infinite; the message says at which epoch and iteration."""
+    """The loss became NaN or infinite; the message says at which epoch and iteration (1-based),
+    which the attributes hold too.  `run_training` records it as the cell's result (divergence.py)."""
+
+    def __init__(self, message: str, epoch: int | None = None, iteration: int | None = None,
+                 loss: float | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.iteration, self.loss = epoch, iteration, loss
 
 
 @dataclass
@@ -203,7 +210,8 @@ def _train_epoch(parts: TrainingParts, loader, optimizer, epoch: int, progress) 
         loss, values = parts.loss_step(batch)
         if not math.isfinite(values["loss"]):
             raise TrainingDiverged(
-                f"loss became {values['loss']} at epoch {epoch + 1}, iteration {iteration}; {parts.divergence_hint}"
+                f"loss became {values['loss']} at epoch {epoch + 1}, iteration {iteration}; {parts.divergence_hint}",
+                epoch=epoch + 1, iteration=iteration, loss=values["loss"],
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -244,6 +252,38 @@ def prepare_run(threads: int | None, device_name: str, seed: int) -> tuple[torch
     flags = set_deterministic(device)
     seed_everything(seed)
     return device, flags
+
+
+def _run_provenance(device: torch.device, determinism: dict, nondeterministic_ops: list, started: float,
+                    start: Start, start_epoch: int) -> dict:
+    """metrics.json's `provenance` of this run (a finished or a diverged one)."""
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reused = None
+    if start.kind == "reuse":
+        reused = {"code_version": start.completed.get("code_version"), "commit": start.completed.get("commit"),
+                  "same_code": start.completed.get("code_version") == code_version()}
+    return {
+        **provenance(device),
+        "determinism": determinism,
+        "nondeterministic_ops": list(nondeterministic_ops),
+        "wall_time_s": round(time.time() - started, 2),
+        "start": start.kind,
+        "start_reason": start.reason,
+        "resumed_from_epoch": start_epoch,
+        "reused_weights": reused,
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None,
+    }
+
+
+def _write_diverged(cell: dict, seed: int, out_dir: Path, entry: dict, history: list[dict], run_provenance: dict) -> dict:
+    """The record of a run that diverged (divergence.py): model.pt without weights, then metrics.json
+    without metrics, both atomically; no completion marker, and the last checkpoint stays."""
+    atomic_write(out_dir / "model.pt", lambda tmp: torch.save({"cell": cell, DIVERGED: entry}, tmp))
+    record = {"cell_id_hash": cell_hash(cell), "cell": cell, "seed": seed, "metrics": {}, DIVERGED: entry,
+              "history": history, "provenance": run_provenance}
+    atomic_write_json(out_dir / "metrics.json", record)
+    return record
 
 
 def run_training(
@@ -310,7 +350,14 @@ def run_training(
                 callback(epoch)
             lr = parts.learning_rate(epoch)
             set_learning_rate(optimizer, lr)
-            stats = _train_epoch(parts, epoch_loader(parts, seed, epoch), optimizer, epoch, progress_to)
+            try:
+                stats = _train_epoch(parts, epoch_loader(parts, seed, epoch), optimizer, epoch, progress_to)
+            except TrainingDiverged as diverged:
+                entry = {"epoch": diverged.epoch, "iteration": diverged.iteration, "loss": str(diverged.loss),
+                         "phase": phase, "seed": seed, "message": str(diverged)}
+                log.warning("recorded as this seed's result (no metrics, no weights): %s", diverged)
+                return _write_diverged(cell, seed, Path(out_dir), entry, history, _run_provenance(
+                    device, determinism, nondeterministic.messages, started, start, start_epoch))
             history.append({"epoch": epoch + 1, "phase": phase, "lr": lr, **stats, **parts.epoch_counters()})
             if parts.epoch_evaluate is not None:
                 # Evaluation draws no random numbers, but the RNG state is restored anyway so
@@ -332,29 +379,13 @@ def run_training(
     out_dir = Path(out_dir)
     atomic_write(out_dir / "model.pt", lambda tmp: torch.save(
         {"cell": cell, **parts.model_record(), **_state_dicts(parts)}, tmp))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    reused = None
-    if start.kind == "reuse":
-        reused = {"code_version": start.completed.get("code_version"), "commit": start.completed.get("commit"),
-                  "same_code": start.completed.get("code_version") == code_version()}
     record = {
         "cell_id_hash": cell_hash(cell),
         "cell": cell,
         "seed": seed,
         "metrics": metrics,
         "history": history,
-        "provenance": {
-            **provenance(device),
-            "determinism": determinism,
-            "nondeterministic_ops": nondeterministic.messages,
-            "wall_time_s": round(time.time() - started, 2),
-            "start": start.kind,
-            "start_reason": start.reason,
-            "resumed_from_epoch": start_epoch,
-            "reused_weights": reused,
-            "peak_rss_mb": round(peak_rss_mb, 1),
-            "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None,
-        },
+        "provenance": _run_provenance(device, determinism, nondeterministic.messages, started, start, start_epoch),
     }
     record.update(parts.record_extra(history))
     atomic_write_json(out_dir / "metrics.json", record)
