@@ -87,6 +87,28 @@ def test_the_presets_random_erasing_reaches_the_cell_and_its_id(tmp_path, monkey
     assert cell_id(on) != cell_id(off)
 
 
+def test_only_a_pcb_rpp_cell_carries_the_rpp_phases_so_they_never_split_pcb_cells(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    import dmlrepro.presets
+    from dmlrepro.cells import resolve_reid_cell
+    from dmlrepro.config import resolve_scale
+
+    scale = resolve_scale({"scale": "tiny", "pretrained": "auto"})
+    pcb, rpp = ({"attention": "none", "model": m} for m in ("pcb", "pcb_rpp"))
+    before = [resolve_reid_cell(row, "market1501", scale, "data/synthetic") for row in (pcb, rpp)]
+    assert "pcb_rpp" not in before[0]["training"] and "pcb_rpp" in before[1]["training"]
+    presets = yaml.safe_load((dmlrepro.presets.PRESET_DIR / "csalr.yaml").read_text())
+    presets["tiny"]["pcb_rpp"] = {"pcb_epochs": 2, "rpp_classifier_epochs": 0}
+    shutil.copytree(dmlrepro.presets.PRESET_DIR, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "csalr.yaml").write_text(yaml.safe_dump(presets))
+    monkeypatch.setattr(dmlrepro.presets, "PRESET_DIR", tmp_path)
+    after = [resolve_reid_cell(row, "market1501", scale, "data/synthetic") for row in (pcb, rpp)]
+    assert cell_id(after[0]) == cell_id(before[0]) and cell_id(after[1]) != cell_id(before[1])
+
+
 def test_csa_states_csalrs_setting_so_their_presets_are_equal_and_shared_cells_one_job(reid_presets):
     """CSA's Implementation Details and CSALR's Sec. 4.2 give the same PCB schedule: equal presets
     at every scale, hence one cell id for a configuration both papers train."""

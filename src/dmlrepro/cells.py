@@ -82,6 +82,10 @@ def resolve_reid_cell(paper_cell: dict, dataset: str, scale: dict, data_root: st
         "scale": scale["name"],
         "training": reid_training(paper, scale),
     }
+    if cell["model"] != "pcb_rpp":
+        # Only PCB-RPP reads its phases (training/schedule.py): a PCB cell does not carry them, so
+        # changing the RPP schedule leaves every PCB cell (and its id) as it was.
+        del cell["training"]["pcb_rpp"]
     if cell["deep_supervision"]:  # without branches the choice changes nothing, so it is not kept
         cell["ds_branch"] = paper_cell.get("ds_branch", DS_BRANCHES[0])
         require_choice("ds_branch", cell["ds_branch"], DS_BRANCHES)
