@@ -43,7 +43,6 @@ import copy
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -52,7 +51,8 @@ from torch.nn import functional as F
 
 from dmlrepro.attention import build_attention, get_attention_class
 from dmlrepro.models.googlenet_bn import GoogLeNetBN
-from dmlrepro.models.resnet import PretrainedWeightsError, ResNetBackbone, load_imagenet_weights
+from dmlrepro.models.pretrained_weights import PretrainedWeightsError, state_dict_file
+from dmlrepro.models.resnet import ResNetBackbone, load_imagenet_weights
 from dmlrepro.models.torchvision_backbones import TORCHVISION_BACKBONES, build_torchvision_backbone
 
 #: AiA-Net's attentions that come with and without the inner attention (Table 1): the registry
@@ -333,10 +333,7 @@ def build_backbone(cell: Mapping[str, Any]) -> GoogLeNetBN | ResNetBackbone:
             "(this network), pretrained=torchvision (torchvision's GoogLeNet mapped onto the closest network) "
             "or pretrained=none"
         )
-    path = Path(pretrained)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"pretrained weights file {path} does not exist")
-    backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    backbone.load_state_dict(state_dict_file(pretrained, "a state dict of AiA-Net's BN-GoogLeNet backbone"))
     return backbone
 
 

@@ -34,13 +34,10 @@ takes this repository's ImageNet-normalised images.  The fold is exact away from
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 from torch import Tensor
 
-from dmlrepro.models.resnet import PretrainedWeightsError
+from dmlrepro.models.pretrained_weights import PretrainedWeightsError, torchvision_state_dict
 
 #: torchvision top-level module → GoogLeNetBN module prefix.
 PREFIXES = {
@@ -84,15 +81,8 @@ def torchvision_imagenet_state() -> dict[str, Tensor]:
     a one-line error saying where to put the file when neither works."""
     from torchvision.models import GoogLeNet_Weights
 
-    weights = GoogLeNet_Weights.IMAGENET1K_V1
-    try:
-        return weights.get_state_dict(progress=False)
-    except Exception as exc:  # URLError, SSL errors, a read-only cache ...
-        hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
-        raise PretrainedWeightsError(
-            f"torchvision's ImageNet GoogLeNet weights could not be loaded ({type(exc).__name__}): put "
-            f"{Path(weights.url).name} from {weights.url} into {hub}, or use --config pretrained=none"
-        ) from None
+    return torchvision_state_dict(GoogLeNet_Weights.IMAGENET1K_V1, "torchvision's ImageNet GoogLeNet",
+                                  "use --config pretrained=none")
 
 
 def load_torchvision_googlenet(backbone, state: dict[str, Tensor] | None = None) -> None:

@@ -9,21 +9,12 @@ the `smoke` scale preset can run the same code path with a thinner, shallower ne
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck
 
-from dmlrepro.errors import UserError
+from dmlrepro.models.pretrained_weights import PretrainedWeightsError, read_pretrained  # noqa: F401 (re-exported)
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
-
-
-class PretrainedWeightsError(UserError, RuntimeError):
-    """The ImageNet weights a paper-scale run needs cannot be had on this machine (a user error:
-    the message says where to put them; also a RuntimeError, as it was before UserError existed)."""
 
 
 class ResNetBackbone(nn.Module):
@@ -90,33 +81,7 @@ def load_imagenet_weights(backbone: ResNetBackbone, source: str) -> None:
             "ImageNet weights exist only for ResNet-50 (blocks 3,4,6,3, width 64); "
             "set backbone.pretrained=none for other shapes"
         )
-    weights = ResNet50_Weights.IMAGENET1K_V1
-    if source == "imagenet":
-        try:
-            state = weights.get_state_dict(progress=False)
-        except Exception as exc:  # URLError, SSL errors, a read-only cache ...
-            hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
-            raise PretrainedWeightsError(
-                f"ImageNet ResNet-50 weights could not be loaded ({type(exc).__name__}): put "
-                f"{Path(weights.url).name} from {weights.url} into {hub}, or pass "
-                f"--config pretrained=/path/to/resnet50.pth"
-            ) from None
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise PretrainedWeightsError(f"pretrained weights file {path} does not exist; pass an existing .pth state dict")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # not a torch file, a truncated download, a pickled model ...
-            raise PretrainedWeightsError(
-                f"pretrained weights file {path} cannot be read as a state dict ({type(exc).__name__}); "
-                "pass a .pth file holding a ResNet-50 state dict"
-            ) from None
-        if not isinstance(state, dict):
-            raise PretrainedWeightsError(
-                f"pretrained weights file {path} holds a {type(state).__name__}, not a state dict; "
-                "save model.state_dict() instead"
-            )
+    state = read_pretrained(source, ResNet50_Weights.IMAGENET1K_V1, "ResNet-50", "a ResNet-50 state dict")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -37,15 +37,12 @@ ImageNet weights: torchvision's IMAGENET1K_V1 of each network (the weights of th
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
 from dmlrepro.errors import UserError
-from dmlrepro.models.resnet import PretrainedWeightsError
+from dmlrepro.models.pretrained_weights import PretrainedWeightsError, read_pretrained
 
 #: torchvision's MobileNet-V2 inverted residual settings (t, c, s); `repeats` gives each n.
 MOBILENET_V2_SETTING = ((1, 16, 1), (6, 24, 2), (6, 32, 2), (6, 64, 2), (6, 96, 1), (6, 160, 2), (6, 320, 1))
@@ -236,27 +233,8 @@ def load_imagenet_weights(backbone: _TorchvisionBackbone, source: str) -> None:
         raise PretrainedWeightsError(
             f"ImageNet weights exist only for torchvision's {backbone.name} ({backbone.default_shape}); this "
             f"backbone is {backbone.shape}: set backbone.pretrained=none for other shapes")
-    weights = getattr(tvm, _WEIGHTS[backbone.name]).IMAGENET1K_V1
-    if source == "imagenet":
-        try:
-            state = weights.get_state_dict(progress=False)
-        except Exception as exc:  # no network, a read-only cache ...
-            hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
-            raise PretrainedWeightsError(
-                f"ImageNet {backbone.name} weights could not be loaded ({type(exc).__name__}): put "
-                f"{Path(weights.url).name} from {weights.url} into {hub}, or pass --config pretrained=/path/to/state_dict.pth"
-            ) from None
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise PretrainedWeightsError(f"pretrained weights file {path} does not exist; pass an existing .pth state dict")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise PretrainedWeightsError(f"pretrained weights file {path} cannot be read as a state dict "
-                                         f"({type(exc).__name__}); pass a torchvision {backbone.name} state dict") from None
-        if not isinstance(state, dict):
-            raise PretrainedWeightsError(f"pretrained weights file {path} holds a {type(state).__name__}, not a state dict")
+    state = read_pretrained(source, getattr(tvm, _WEIGHTS[backbone.name]).IMAGENET1K_V1, backbone.name,
+                            f"a torchvision {backbone.name} state dict")
     renamed = {}
     for key, value in state.items():
         if key.startswith(backbone.classifier_prefixes):
