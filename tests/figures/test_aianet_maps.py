@@ -50,3 +50,23 @@ def test_draws_one_row_per_dataset_and_refuses_a_model_without_attention(trained
     model.attention.clear()
     with pytest.raises(UserError, match="no attention block"):
         attention_input_output(model, torch.randn(3, 64, 32))
+
+
+def test_a_split_cell_draws_its_own_split_and_says_which(trained, monkeypatch):
+    """A figure is one model: on CUHK03 vanilla it reads the query image of the split its cell
+    trained on (not split 0's) and names that split."""
+    import dmlrepro.figures.aianet_maps as maps
+    import dmlrepro.tasks.reid as reid
+
+    model, cell = load_aianet_cell(trained)
+    market = reid.load_reid_data(cell["dataset"], cell["data_root"])
+    asked = []
+    monkeypatch.setattr(maps, "load_aianet_cell", lambda path, device: (model, {**cell, "dataset": "cuhk03", "split": 3}))
+    monkeypatch.setattr(reid, "load_reid_data", lambda dataset, root, split=0: asked.append((dataset, split)) or market)
+    manifest = {"paper": "aianet", "figure": "fig9", "number": 9, "kind": "attention_maps", "caption": "c",
+                "scale": "tiny", "seeds": [0],
+                "panels": [{"panel": None, "series": [{"label": None, "points": [
+                    {"dataset": "cuhk03", "cell": "x", "model": str(trained)}]}]}]}
+    figure, summary = draw(manifest)
+    assert asked == [("cuhk03", 3)] and summary[0].startswith("cuhk03 (split 3): ")
+    assert "(split 3)" in figure.axes[0].get_title()

@@ -10,6 +10,11 @@ the mean over channels (the paper does not say how it draws a map), min-max scal
 bilinearly onto the image.  The paper's black/red rectangles are its authors' annotations and
 are not drawn.
 
+A figure is one model: on a dataset with numbered splits (CUHK03 vanilla, whose tables average
+over them: dmlrepro.tables.splits) it draws the split its cell trained on (`split`, 0 when the
+cell names none), reads that split's query image, and says which split in the panel titles and
+the summary; it never averages maps over splits.
+
 `python -m dmlrepro.figures.aianet_maps --manifest-json '<manifest>' --out fig9.png`
 """
 
@@ -72,7 +77,7 @@ def heat(feature: torch.Tensor, size) -> torch.Tensor:
 
 def draw(manifest: dict, device: str | None = "cpu"):
     from dmlrepro.data import ImageDataset, build_transforms
-    from dmlrepro.tasks.reid import load_reid_data
+    from dmlrepro.tasks.reid import SPLIT_DATASETS, load_reid_data
 
     entries = []
     for panel in manifest["panels"]:
@@ -80,9 +85,11 @@ def draw(manifest: dict, device: str | None = "cpu"):
             for point in series["points"]:
                 model, cell = load_aianet_cell(model_path(manifest, panel, series, point), "cpu")
                 height, width = cell["training"]["input_size"]
-                data = load_reid_data(cell["dataset"], cell["data_root"])
+                split = int(cell.get("split", 0))  # the split the model trained on (one model: no mean)
+                data = load_reid_data(cell["dataset"], cell["data_root"], split)
                 image = ImageDataset(data.query[:1], build_transforms(height, width, train=False))[0][0]
-                point = {**point, "label": series.get("label")}
+                point = {**point, "label": series.get("label"),
+                         "split": f" (split {split})" if cell["dataset"] in SPLIT_DATASETS else ""}
                 entries.append((point, cell, image, *attention_input_output(model, image)))
     figure, axes = subplots(len(entries), 3, 6.0, 2.6 * len(entries) + 1.2)
     summary = []
@@ -95,11 +102,11 @@ def draw(manifest: dict, device: str | None = "cpu"):
             if feature is not None:
                 axes[row, col].imshow(heat(feature, size).numpy(), cmap="jet", alpha=0.55)
             label = f"{point['label']}, " if point.get("label") else ""
-            axes[row, col].set_title(f"({letter}) {label}{dataset_name(point['dataset'])}: {name}" if col == 0 else name,
+            axes[row, col].set_title(f"({letter}) {label}{dataset_name(point['dataset'])}{point['split']}: {name}" if col == 0 else name,
                                      fontsize=7)
             axes[row, col].set_xticks([])
             axes[row, col].set_yticks([])
-        summary.append(f"{point['dataset']}: attention after Blk {stage}, {tuple(x.shape)} ({point['cell']})")
+        summary.append(f"{point['dataset']}{point['split']}: attention after Blk {stage}, {tuple(x.shape)} ({point['cell']})")
     set_title(figure, manifest, [e[1] for e in entries], quantitative=False,
               extra="First query image of each dataset; channel-mean heat maps of the attention block's input and "
                     "output (after Blk 2 where the cell has a block there), min-max scaled.")
