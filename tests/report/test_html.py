@@ -145,3 +145,19 @@ def test_markdown_lite_and_readme_sections(tmp_path):
     assert [h for h, _ in readme_sections(readme, "mhdml")] == ["Multi-Head DML"]
     assert [h for h, _ in readme_sections(readme, "aianet")] == ["AiA parts"]
     assert readme_sections(readme, "dces") == []
+
+
+def test_a_diverged_cell_is_counted_and_named_in_the_page():
+    spec = load_paper_spec(REPO / "paper_tables" / "csalr.yaml")
+    tables = _tables(spec)
+    table = tables["table1"]
+    index = next(i for i, row in enumerate(table.spec["rows"]) if "cell" in row)
+    column = table.spec["columns"][0]["id"]
+    del table.cells[(index, column)]
+    table.diverged[(index, column)] = ["cell-x: seed 0 diverged at epoch 8, iteration 5 (loss nan, phase rpp_classifier)"]
+    diffs = {tid: diff_rows(t) for tid, t in tables.items()}
+    page = build_report(spec, tables, diffs, {}, evaluate_claims(spec, tables), [], scale="tiny", seeds=[0, 1, 2],
+                        variants=None, cell_ids={}, readme=REPO / "README.md")
+    count = re.search(r"a run diverged \(training/divergence.py\)</td><td[^>]*><span class='num'>(\d+)", page)
+    assert count and count.group(1) == "1"
+    assert "not computed: cell-x: seed 0 diverged at epoch 8, iteration 5" in html.unescape(page)
