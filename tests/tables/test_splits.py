@@ -149,7 +149,7 @@ def test_a_row_may_fix_its_split_on_cuhk03_vanilla(tmp_path):
     (lambda s: s["tables"]["table3"].update(mean_over_splits=20),
      "table3 row 1 '$\\mathcal{F}_a$': mean_over_splits: dataset cuhk03np has no splits"),
     (lambda s: _gau_row(s, "table10")["cell"].update(split=3),
-     "split: 3 does nothing on dataset cuhk03np (datasets with splits: cuhk03, cuhk03_labeled); remove it"),
+     "split: 3 does nothing on dataset cuhk03np (datasets with splits: cuhk01, cuhk03, cuhk03_labeled); remove it"),
     (lambda s: _gau_row(s, "table9")["cell"].update(split=2),
      "split: 2 fixes one split, but the table averages over 20; remove split from the row"),
     (lambda s: s["tables"]["table9"].update(mean_over_splits=21),

@@ -13,7 +13,8 @@ says the paper's number is the mean over N splits.  The plan (dmlrepro.plan) the
 per split k (the row's cell with `split: k`), keyed `<dataset>` for split 0 (the cell a column
 without `mean_over_splits` reads: the same cell, the same id as before splits existed) and
 `<dataset>/split<k>` for the others.  Only datasets whose task lists them in `split_datasets`
-(the re-ID task: cuhk03, cuhk03_labeled) have splits; `split` or `mean_over_splits` anywhere else
+(the re-ID task: cuhk03, cuhk03_labeled, and cuhk01, whose 485/486 number Table 12 reads as the
+mean over torchreid's 20 splits) have splits; `split` or `mean_over_splits` anywhere else
 is refused in one line.
 
 How many run: the scale's `max_splits` (config/scales.yaml: 2 at smoke and tiny, so those runs

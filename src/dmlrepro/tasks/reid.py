@@ -21,8 +21,10 @@ EXTRA_DATASETS: dict[str, tuple[str, dict, str]] = {
     "cuhk01": ("cuhk01", {"split_id": 0}, "cuhk01"),
 }
 #: Datasets with numbered splits a cell selects (`split`) → their count: CUHK03's 20 vanilla
-#: splits (002_e585b7ac4801a221.txt Sec. 5.1; dmlrepro.data.reid_extra.cuhk03_classic.NUM_SPLITS).
-SPLIT_DATASETS: dict[str, int] = {"cuhk03": 20, "cuhk03_labeled": 20}
+#: splits (002_e585b7ac4801a221.txt Sec. 5.1; dmlrepro.data.reid_extra.cuhk03_classic.NUM_SPLITS);
+#: CUHK01's 20 485/486 splits, torchreid's 10 identity partitions x 2 query cameras (Table 12;
+#: dmlrepro.data.reid_extra.cuhk01.NUM_SPLITS).
+SPLIT_DATASETS: dict[str, int] = {"cuhk03": 20, "cuhk03_labeled": 20, "cuhk01": 20}
 
 
 def load_reid_data(dataset: str, root: str | Path, split: int = 0):

@@ -31,7 +31,7 @@ def _person(path: str) -> str:
 
 
 def test_the_generator_writes_the_protocols_20_splits(root):
-    assert NUM_SPLITS == 20 and SPLIT_DATASETS == {"cuhk03": NUM_SPLITS, "cuhk03_labeled": NUM_SPLITS}
+    assert NUM_SPLITS == 20 and SPLIT_DATASETS == {"cuhk03": NUM_SPLITS, "cuhk03_labeled": NUM_SPLITS, "cuhk01": 20}
     assert ReIDTask.split_datasets == SPLIT_DATASETS
     for boxes in ("detected", "labeled"):
         splits = json.loads((root / "cuhk03" / f"splits_classic_{boxes}.json").read_text())
