@@ -54,6 +54,21 @@ def test_paired_interval_equals_scipy():
     assert (got.low, got.high) == pytest.approx((low, high))
 
 
+def test_p_values_are_scipys_one_sample_t_test_and_the_papers_p_stands_beside_them():
+    diffs = [1.2, 0.3, 2.9, 1.1]
+    got = paired_interval(diffs)
+    assert got.p_one_sided == pytest.approx(stats.ttest_1samp(diffs, 0.0, alternative="greater").pvalue)
+    assert got.p_two_sided == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue)
+    assert paired_interval([1.0]).p_one_sided is None and paired_interval([2.0, 2.0]).p_one_sided is None
+    # a quoted row enters with its printed number: the paired test is the one-sample test against it
+    a = [74.0, 76.5, 75.1]
+    table = _table({"A": {"m.rank1": a, "m.map": a}, "Q": {"m.rank1": [72.0], "m.map": [70.0]}}, reported_only=("Q",))
+    result = evaluate_claim(_claim(than=["Q"], paper_p={"m.rank1": 0.0026}), table)
+    rank1, mean_ap = result.comparisons
+    assert rank1.paper_p == 0.0026 and mean_ap.paper_p is None
+    assert rank1.measured.p_one_sided == pytest.approx(stats.ttest_1samp(a, 72.0, alternative="greater").pvalue)
+
+
 def test_pairing_is_by_seed_not_by_mean():
     # A beats B by exactly 1 at every seed although the seeds vary by 20 points: paired, the
     # interval is [1, 1] (supported); unpaired it would span 0.

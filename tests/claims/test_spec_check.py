@@ -42,6 +42,9 @@ BAD = [
     ("row-and-rows", lambda c: c.update(rows=["PCB + SA", "PCB + CSALR"]), ["exactly one of `row` and `rows`"]),
     ("mean-of-one", lambda c: c.update(over="mean", columns=["market1501.map"]), ["over: mean needs at least two"]),
     ("bad-kind", lambda c: c.update(kind="better"), ["'better'"]),
+    ("paper-p-on-another-column", lambda c: c.update(columns=["market1501.map"], paper_p={"market1501.rank1": 0.01}),
+     ["paper_p names column 'market1501.rank1'", "not one of the claim's own columns"]),
+    ("paper-p-out-of-range", lambda c: c.update(paper_p={"market1501.map": 1.5}), ["1.5"]),
 ]
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from dataclasses import dataclass, field
 
 from dmlrepro.claims.spec_check import claim_rows, claim_target
@@ -69,6 +70,10 @@ class Interval:
     low: float | None
     high: float | None
     n: int
+    #: the t-test of the mean paired difference against 0 (scipy.stats.ttest_1samp): one-sided in
+    #: the claimed direction (H1: mean > 0) and two-sided; None below 2 values or without spread
+    p_one_sided: float | None = None
+    p_two_sided: float | None = None
 
     @property
     def half_width(self) -> float | None:
@@ -87,7 +92,11 @@ def paired_interval(differences: list[float], confidence: float = CONFIDENCE) ->
     from scipy import stats
 
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n)
+    with warnings.catch_warnings():  # near-constant differences: scipy warns of precision loss
+        warnings.simplefilter("ignore", RuntimeWarning)
+        one = stats.ttest_1samp(differences, 0.0, alternative="greater")
+        two = stats.ttest_1samp(differences, 0.0)
+    return Interval(mean, mean - half, mean + half, n, float(one.pvalue), float(two.pvalue))
 
 
 def interval_verdict(interval: Interval) -> str:
@@ -139,6 +148,8 @@ class Comparison:
     reported: float | None = None
     measured: Interval | None = None
     deviations: list[str] = field(default_factory=list)
+    #: the p-value the paper prints for this comparison (a claim's `paper_p`, AiA-Net Sec. 5.6)
+    paper_p: float | None = None
 
 
 @dataclass
@@ -261,6 +272,11 @@ def evaluate_claim(claim: dict, table) -> ClaimResult:
     sign = _sign(claim)
     comparisons = [_compare(table, a, b, columns, sign)
                    for a, b in _pairs(claim) for columns in _column_groups(claim)]
+    if claim.get("paper_p"):
+        groups = [columns for _ in _pairs(claim) for columns in _column_groups(claim)]
+        for comparison, columns in zip(comparisons, groups):
+            if len(columns) == 1:
+                comparison.paper_p = claim["paper_p"].get(columns[0])
     exceptions = [c.label + (" (the paper prints no number)" if c.reported is None else f" ({c.reported:+.2f} in the paper)")
                   for c in comparisons if c.reported is None or c.reported <= 0]
     known = [c for c in comparisons if c.reported is not None]

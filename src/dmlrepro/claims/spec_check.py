@@ -98,4 +98,8 @@ def claim_problem(spec: dict) -> tuple[str, str] | None:
                 return place, f"column {column!r} is not {what[1]} of {where}" + _suggest(column, columns)
         if claim.get("over") == "mean" and len(claim["columns"]) < 2:
             return place, "over: mean needs at least two columns"
+        for column in claim.get("paper_p", {}):
+            if column not in claim["columns"] or claim.get("over") == "mean":
+                return place, (f"paper_p names column {column!r}, which is not one of the claim's own columns "
+                               "(compared one by one); name one of " + ", ".join(claim["columns"]))
     return None

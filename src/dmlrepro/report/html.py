@@ -213,7 +213,7 @@ def _fmt(value, digits=2) -> str:
 def _claims(claims: list[ClaimResult]) -> str:
     parts = ["<h2 id='claims'>Claims</h2>",
              "<p class='small'>Each comparison is a difference signed so that positive is what the paper claims, "
-             "paired by seed; interval: 95% Student-t over seeds.  'In the paper' is the same difference from the "
+             "paired by seed; interval: 95% Student-t over seeds; p: the one-sided t-test of the mean difference against 0 in the claimed direction (scipy.stats.ttest_1samp), beside the p-value the paper prints where it prints one.  'In the paper' is the same difference from the "
              "printed numbers.  Not comparable: the cells did not run the paper's setting; the measured direction "
              "is shown but never called support.</p>"]
     summary = []
@@ -243,12 +243,14 @@ def _claims(claims: list[ClaimResult]) -> str:
         for comp in result.comparisons:
             m = comp.measured
             interval = "" if m is None or m.low is None else f"[{m.low:+.2f}, {m.high:+.2f}]"
+            p = "" if m is None or m.p_one_sided is None else f"{m.p_one_sided:.3g}"
             body.append([_e(comp.label), _fmt(comp.reported), "" if m is None else _fmt(m.mean), interval,
-                         "" if m is None else str(m.n), _e(comp.verdict)])
-            classes.append(["", "num", "num", "num", "num", _verdict_class(comp.verdict)])
+                         "" if m is None else str(m.n), p, "" if comp.paper_p is None else f"{comp.paper_p:g}",
+                         _e(comp.verdict)])
+            classes.append(["", "num", "num", "num", "num", "num", "num", _verdict_class(comp.verdict)])
         if body:
-            parts.append(_table_html(["comparison", "in the paper", "measured mean", "95% interval", "n", "verdict"],
-                                     body, classes))
+            parts.append(_table_html(["comparison", "in the paper", "measured mean", "95% interval", "n",
+                                      "p (one-sided t-test)", "paper's p", "verdict"], body, classes))
     return "\n".join(parts)
 
 
