@@ -11,6 +11,7 @@
 import re
 
 from dmlrepro.figures.manifest import figure_manifest  # noqa: E402
+from dmlrepro.figures.renderer_code import renderer_code_hash  # noqa: E402
 from dmlrepro.specs.honoured import QUANTITATIVE_FIGURES  # noqa: E402
 
 
@@ -47,6 +48,8 @@ for (_paper, _figure_id), _figure_plan in PLAN.figures.items():
             f"{LOG_DIR}/figures/{{paper}}_{{figure}}.log",
         params:
             renderer=_figure_plan.renderer,
+            # The drawing code's hash: a change of it redraws the figure (params trigger reruns).
+            renderer_code=renderer_code_hash(_figure_plan.renderer),
             manifest=json.dumps(figure_manifest(_figure_plan, PLAN.specs[_paper], SCALE["name"], SEEDS, CELL_DIR)),
             device=config["device"],
         shell:
