@@ -3,10 +3,11 @@
 What every task shares lives here: seeding and deterministic kernels (and a record of every kernel
 that ran without a deterministic implementation), a checkpoint after every epoch with the code
 version that wrote it and any extra state a task keeps (proxies, cluster assignments, a switched
-model phase), exact resume, a NaN loss recorded as the seed's result (divergence.py), progress
-bars with ETA, provenance, and `metrics.json` written last and atomically, so that a metrics file
-that exists is a complete result.  What differs by task or paper comes in as `TrainingParts`: the model, the loss step, the
-sampler, the optimizer and its parameter groups, the schedule, phases, callbacks and evaluation.
+model phase), exact resume, a NaN loss recorded as the seed's result (divergence.py), progress bars
+with ETA, provenance, and `metrics.json` written last and atomically, so that a metrics file that
+exists is a complete result. What differs by task or paper comes in as `TrainingParts`: the model,
+the loss step, the sampler, the optimizer and its parameter groups, the schedule, phases, callbacks
+and evaluation.
 
 How a job starts (`plan_start`), given what its checkpoint folder holds:
 
