@@ -204,7 +204,7 @@ class _Side:
         self.measurements = [table.cells.get((self.index, c)) for c in columns]
         #: the runs of this side's cells that diverged (training/divergence.py)
         self.diverged = [] if self.reported_only else [
-            line for c in columns for line in getattr(table, "diverged", {}).get((self.index, c), [])]
+            line for c in columns for line in table.diverged.get((self.index, c), [])]
         self.computed = self.reported_only or all(m is not None for m in self.measurements)
 
     def values(self, n: int) -> list[float]:

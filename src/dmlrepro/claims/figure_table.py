@@ -93,7 +93,7 @@ def figure_table(figure_plan, paper_spec: dict, panel: str | None, scale: str, s
     """The plot as a MeasuredTable; `result_path(cell_id, seed)` gives a cell's metrics.json."""
     from dmlrepro.figures.manifest import point_protocol
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
-    from dmlrepro.training.divergence import describe, divergence_of
+    from dmlrepro.training.divergence import diverged_runs
 
     figure = figure_plan.spec
     plot = plot_of(figure, panel)
@@ -108,7 +108,7 @@ def figure_table(figure_plan, paper_spec: dict, panel: str | None, scale: str, s
             protocol = point_protocol(plot, column["x"]) if "x" in column else None
             measurement = Measurement([])
             records = [json.loads(Path(result_path(cid, seed)).read_text()) for seed in seeds]
-            diverged = [f"{cid}: {describe(record)}" for record in records if divergence_of(record)]
+            diverged = diverged_runs((cid, record) for record in records)
             if diverged:  # training/divergence.py: no measurement, not the survivors' mean
                 table.diverged[(row_index, column["id"])] = diverged
                 continue

@@ -124,7 +124,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
     from dmlrepro.specs.paper_spec import RESOURCE_METRICS
     from dmlrepro.tables.comparability import describe_data, paper_setting as default_setting, run_deviations
     from dmlrepro.tables.splits import split_deviation, split_runs
-    from dmlrepro.training.divergence import describe, divergence_of
+    from dmlrepro.training.divergence import diverged_runs
 
     table = MeasuredTable(table_plan.paper, table_plan.table_id, table_plan.spec, paper_spec, scale, list(seeds))
     table.literals = _literals(table_plan.table_id, table_plan.paper, spec_path)
@@ -139,8 +139,7 @@ def collect_table(table_plan, paper_spec: dict, scale: str, seeds: list[int], re
             runs = split_runs(table_plan.spec, column, by_dataset, key, seeds, result_path) if key else None
             sources = runs.sources if runs is not None else sources
             records = [(source, _read(source)) for source in sources]
-            diverged = [f"{source.parent.parent.name}: {describe(record)}" for source, record in records
-                        if key and divergence_of(record)]
+            diverged = diverged_runs((source.parent.parent.name, record) for source, record in records) if key else []
             if diverged:
                 table.diverged[(row_index, column["id"])] = diverged
                 continue

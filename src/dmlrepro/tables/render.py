@@ -11,11 +11,11 @@ from tabulate import tabulate
 from dmlrepro.atomic_io import atomic_write_text
 from dmlrepro.specs.paper_spec import RESOURCE_METRICS
 from dmlrepro.tables.aggregate import MeasuredTable
-from dmlrepro.tables.diff import MIN_SEEDS_FOR_INTERVAL, diff_rows
+from dmlrepro.tables.diff import DIVERGED, MIN_SEEDS_FOR_INTERVAL, diff_rows
 from dmlrepro.tables.tolerance import printed_decimals
 
 REPORTED_ONLY_MARK = "†"
-DIVERGED_MARK = "diverged"
+DIVERGED_MARK = DIVERGED  # a cell with a diverged run reads as its diff status
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

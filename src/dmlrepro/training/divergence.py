@@ -48,6 +48,12 @@ def describe(record: dict) -> str:
     return f"{'seed ' + str(seed) + ' ' if seed is not None else ''}diverged at {where} ({detail})"
 
 
+def diverged_runs(runs) -> list[str]:
+    """'<cell>: seed s diverged at ...' for each (cell id, metrics.json record) of `runs` that
+    diverged: what a table or plot cell says instead of a measurement."""
+    return [f"{cell_id}: {describe(record)}" for cell_id, record in runs if divergence_of(record)]
+
+
 def require_weights(state: dict, path: Path | str, cell_id: str | None = None) -> None:
     """Raise a one-line error when `state` (a loaded model.pt) is a diverged run's record."""
     if divergence_of(state) is None:
